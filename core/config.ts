@@ -1,0 +1,165 @@
+// enet.config.ts: defaults, validation with one-line errors naming the key,
+// overrides from the environment and flags, and the diff used by live reload.
+import { z } from 'zod'
+import { EnetError } from './errors.ts'
+import type { FrameCodec, DatagramCodec } from './codec.ts'
+
+const KiB = 1024
+const MiB = 1024 * KiB
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max)
+const port = int(0, 65535)
+const codecRef = <T>(names: [string, ...string[]]) =>
+  z.union([z.enum(names), z.custom<T>((v) => typeof v === 'object' && v !== null && 'encode' in v, 'a codec object')])
+
+const endpoint = <T>(codecs: [string, ...string[]], codec: string) =>
+  z
+    .object({
+      enabled: z.boolean().default(true),
+      host: z.string().min(1).default('0.0.0.0'),
+      port: port.default(6430),
+      codec: codecRef<T>(codecs).default(codec),
+    })
+    .strict()
+
+export const configSchema = z
+  .object({
+    name: z.string().min(1).default('enet'),
+    tcp: endpoint<FrameCodec>(['tlv-be', 'ltv-le'], 'tlv-be').default({}),
+    udp: endpoint<DatagramCodec>(['enet', 'tlv-be'], 'enet')
+      .extend({
+        maxPeers: int(1).default(10_000),
+
+      })
+      .strict()
+      .default({}),
+    limits: z
+      .object({
+        maxConn: int(1).default(10_000),
+        maxConnPerIp: int(1).default(100),
+        maxPacketSize: int(1, MiB).default(4 * KiB),
+        frameTimeoutMs: int(1).default(10_000),
+        idleTimeoutMs: int(1).default(60_000),
+        handlerTimeoutMs: int(1).default(5_000),
+        maxInflightPerConn: int(1, 65_536).default(64),
+        maxOutboundBytes: int(1).default(MiB),
+        drainTimeoutMs: int(0).default(5_000),
+      })
+      .strict()
+      .default({}),
+    /** Reply to an unknown msgId with this msgId and the text `unknown msgId N`; null drops silently. */
+    unknownMsgReplyId: int(0, 0xffffffff).nullable().default(null),
+    /** Reply to a failed or timed-out request with this msgId and the error text; null sends nothing. */
+    errorReplyId: int(0, 0xffffffff).nullable().default(null),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        pretty: z.union([z.boolean(), z.literal('auto')]).default('auto'),
+      })
+      .strict()
+      .default({}),
+    plugins: z
+      .object({
+        dirs: z.array(z.string().min(1)).default(['plugins']),
+        watch: z.boolean().default(true),
+        /** A plugin that fails to load at start stops the server (production). */
+        strict: z.boolean().default(false),
+        disabled: z.array(z.string()).default([]),
+        options: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
+        setupTimeoutMs: int(1).default(5_000),
+        drainTimeoutMs: int(0).default(5_000),
+        debounceMs: int(0).default(50),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict()
+
+export type EnetConfig = z.output<typeof configSchema>
+export type EnetConfigInput = z.input<typeof configSchema>
+export type ConfigFn = (env: NodeJS.ProcessEnv) => EnetConfigInput
+export type ConfigExport = EnetConfigInput | ConfigFn
+
+/** Identity helper so an `enet.config.ts` gets types and completion. */
+export function defineConfig<T extends ConfigExport>(config: T): T {
+  return config
+}
+
+/** Validate and fill defaults; throws ENET_ERR_CONFIG with one line naming the key. */
+export function resolveConfig(input: unknown, source = 'config'): EnetConfig {
+  const result = configSchema.safeParse(input ?? {})
+  if (result.success) return result.data
+  const issue = result.error.issues[0]!
+  const key = issue.path.length ? issue.path.join('.') : '(root)'
+  let what = issue.message
+  if (issue.code === 'unrecognized_keys') what = `unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}`
+  else if (issue.code === 'invalid_type') what = `expected ${issue.expected}, got ${issue.received}`
+  throw new EnetError('ENET_ERR_CONFIG', [`${source}: ${key}: ${what}`])
+}
+
+/** A deep partial patch merged over the file's config (env vars, then flags). */
+export type ConfigPatch = { [k: string]: unknown }
+
+export function mergeConfig(base: unknown, patch: ConfigPatch): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...((base as Record<string, unknown>) ?? {}) }
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === undefined) continue
+    const b = out[k]
+    out[k] = isPlain(v) && isPlain(b) ? mergeConfig(b, v as ConfigPatch) : v
+  }
+  return out
+}
+
+function isPlain(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype
+}
+
+export function parseHostPort(value: string, what: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value) ?? /^()()(\d{1,5})$/.exec(value)
+  const portNum = m ? Number(m[3]) : NaN
+  if (!m || portNum > 65535) throw new EnetError('ENET_ERR_CONFIG', [`${what}: expected HOST:PORT (port 0-65535), got "${value}"`])
+  return { host: m[1] || m[2] || '0.0.0.0', port: portNum }
+}
+
+const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+
+/** ENET_TCP, ENET_UDP, ENET_PLUGINS, ENET_LOG_LEVEL, ENET_MAX_CONN, ENET_MAX_PACKET_SIZE. */
+export function envPatch(env: NodeJS.ProcessEnv): ConfigPatch {
+  const patch: ConfigPatch = {}
+  if (env.ENET_TCP) patch.tcp = parseHostPort(env.ENET_TCP, 'ENET_TCP')
+  if (env.ENET_UDP) patch.udp = parseHostPort(env.ENET_UDP, 'ENET_UDP')
+  if (env.ENET_PLUGINS) patch.plugins = { dirs: env.ENET_PLUGINS.split(',') }
+  if (env.ENET_LOG_LEVEL) {
+    if (!LEVELS.has(env.ENET_LOG_LEVEL)) throw new EnetError('ENET_ERR_CONFIG', [`ENET_LOG_LEVEL: expected one of ${[...LEVELS].join(', ')}, got "${env.ENET_LOG_LEVEL}"`])
+    patch.log = { level: env.ENET_LOG_LEVEL }
+  }
+  const limits: ConfigPatch = {}
+  for (const [name, key] of [['ENET_MAX_CONN', 'maxConn'], ['ENET_MAX_PACKET_SIZE', 'maxPacketSize']] as const) {
+    const raw = env[name]
+    if (raw === undefined) continue
+    const n = Number(raw)
+    if (!Number.isInteger(n)) throw new EnetError('ENET_ERR_CONFIG', [`${name}: expected an integer, got "${raw}"`])
+    limits[key] = n
+  }
+  if (Object.keys(limits).length) patch.limits = limits
+  return patch
+}
+
+/** Keys whose change needs a restart; everything else applies live. */
+const RESTART_KEYS = ['name', 'tcp.codec', 'udp.codec', 'tcp.enabled', 'udp.enabled', 'udp.maxPeers']
+
+/** Dotted keys that differ between two resolved configs. */
+export function diffConfig(a: EnetConfig, b: EnetConfig): { changed: string[]; restartNeeded: string[] } {
+  const changed: string[] = []
+  walk(a, b, '', changed)
+  const restartNeeded = changed.filter((k) => RESTART_KEYS.some((r) => k === r || k.startsWith(r + '.')))
+  return { changed, restartNeeded }
+}
+
+function walk(a: unknown, b: unknown, prefix: string, out: string[]): void {
+  if (isPlain(a) && isPlain(b)) {
+    for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) walk(a[k], b[k], prefix ? `${prefix}.${k}` : k, out)
+    return
+  }
+  if (JSON.stringify(a) !== JSON.stringify(b) || (typeof a === 'object' && a !== b && !Array.isArray(a))) out.push(prefix)
+}

@@ -1,0 +1,46 @@
+// The one frozen object of tapable hooks (webpack lib/Compiler.js). No hook
+// is created anywhere else. Hot paths test `hook.taps.length` before calling,
+// so a hook nobody tapped costs one property read per message.
+import { AsyncSeriesHook, SyncBailHook, SyncHook } from 'tapable'
+import type { CloseReason, Connection, Outcome, Request } from './types.ts'
+
+export interface PluginEvent {
+  plugin: string
+  from: string | null
+  to: string | null
+  outcome: 'loaded' | 'reloaded' | 'unloaded' | 'failed'
+  ms: number
+  file?: string
+  error?: Error
+}
+
+export interface ConfigEvent {
+  outcome: 'applied' | 'failed'
+  changed: string[]
+  restartNeeded: string[]
+  error?: Error
+}
+
+export function createHooks() {
+  return Object.freeze({
+    /** A connection (TCP socket or UDP peer session) has started. */
+    onConnStart: new SyncHook<[Connection]>(['conn']),
+    /** A connection has ended; fires exactly once per connection. */
+    onConnStop: new SyncHook<[Connection, CloseReason]>(['conn', 'reason']),
+    /** Bail: a tap that returns anything but undefined stops the request. */
+    beforeHandle: new SyncBailHook<[Request], unknown>(['req']),
+    afterHandle: new SyncHook<[Request, Outcome]>(['req', 'outcome']),
+    /** A frame or datagram was dropped: unknown msgId, bad size, full queue, rate limit. */
+    onDrop: new SyncHook<[{ reason: string; conn?: Connection; msgId?: number; remote?: string }]>(['drop']),
+    onListen: new SyncHook<[{ tcp?: { host: string; port: number }; udp?: { host: string; port: number } }]>(['address']),
+    /** Before the server stops; async taps are awaited (flush, goodbye messages). */
+    onClose: new AsyncSeriesHook<[]>([]),
+    onPluginEvent: new SyncHook<[PluginEvent]>(['event']),
+    onConfigEvent: new SyncHook<[ConfigEvent]>(['event']),
+    /** Escape hatch for plugins that talk to each other: name and payload are theirs. */
+    onPluginMessage: new SyncHook<[string, unknown]>(['topic', 'payload']),
+  })
+}
+
+export type ServerHooks = ReturnType<typeof createHooks>
+export type HookName = keyof ServerHooks
