@@ -1,0 +1,154 @@
+// TCP: one Connection per socket. Frames are decoded as bytes arrive; when a
+// connection has maxInflightPerConn requests queued or running, reading stops
+// (socket.pause) and the undecoded bytes wait in the decoder.
+import net from 'node:net'
+import { toBuffer, type FrameCodec, type FrameDecoder } from '../codec.ts'
+import { BaseConnection } from '../connection.ts'
+import { EnetError } from '../errors.ts'
+import type { CloseReason, Payload } from '../types.ts'
+import type { TransportHost } from './host.ts'
+
+/** How long a graceful close waits for the peer to take our last bytes. */
+const END_GRACE_MS = 2_000
+
+export class TcpConnection extends BaseConnection {
+  readonly protocol = 'tcp' as const
+  /** When the frame now half-received began arriving; 0 when none is. */
+  partialSince = 0
+  private paused = false
+  private readonly decoder: FrameDecoder
+  private peerError: Error | undefined
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly host: TransportHost,
+    private readonly codec: FrameCodec,
+  ) {
+    super({ address: socket.remoteAddress!, port: socket.remotePort!, family: socket.remoteFamily ?? 'IPv4' }, host)
+    this.decoder = codec.createDecoder(host.config.limits.maxPacketSize)
+    socket.setNoDelay(true)
+    socket.on('data', (chunk: Buffer) => {
+      this.lastActive = Date.now()
+      this.decoder.push(chunk)
+      this.drain()
+    })
+    socket.on('error', (err) => (this.peerError = err))
+    socket.on('close', () => this.close(this.peerError ? 'peer-error' : 'peer-closed'))
+  }
+
+  private drain(): void {
+    const { decoder, socket } = this
+    const max = this.host.config.limits.maxInflightPerConn
+    const dispatcher = this.host.dispatcher
+    let frames = 0
+    // Replies written while handling one read leave in one writev.
+    socket.cork()
+    try {
+      while (!this.closed) {
+        if (this.load >= max) {
+          if (!this.paused) {
+            this.paused = true
+            socket.pause()
+          }
+          break
+        }
+        if (!decoder.next()) break
+        frames++
+        dispatcher.deliver(this, decoder.msgId, decoder.data)
+      }
+    } catch (err) {
+      this.badFrame(err)
+    } finally {
+      socket.uncork()
+    }
+    if (decoder.pending > 0 && !this.paused) {
+      if (frames > 0 || this.partialSince === 0) this.partialSince = Date.now()
+    } else {
+      this.partialSince = 0
+    }
+  }
+
+  private badFrame(err: unknown): void {
+    const tooLarge = err instanceof EnetError && err.code === 'ENET_ERR_FRAME_TOO_LARGE'
+    const reason = tooLarge ? 'frame-too-large' : 'bad-frame'
+    if (tooLarge) this.host.count('closed.frame-too-large')
+    this.host.rlog.warn(reason, { err, conn: this.id, remote: `${this.remote.address}:${this.remote.port}` }, `closing connection: ${(err as Error).message}`)
+    this.close(reason)
+  }
+
+  override roomAgain(): void {
+    if (!this.paused || this.closed) return
+    this.paused = false
+    this.socket.resume()
+    this.drain()
+  }
+
+  send(msgId: number, data?: Payload): boolean {
+    if (this.closed) return false
+    const socket = this.socket
+    socket.write(this.codec.encode(msgId, toBuffer(data)))
+    if (socket.writableLength > this.host.config.limits.maxOutboundBytes) {
+      this.host.count('closed.slow-consumer')
+      this.host.rlog.warn('slow-consumer', { conn: this.id, queued: socket.writableLength }, 'closing slow consumer: outbound budget exceeded')
+      this.close('slow-consumer')
+      return false
+    }
+    return true
+  }
+
+  protected release(_reason: CloseReason, graceful: boolean): void {
+    const socket = this.socket
+    if (!graceful || socket.destroyed) {
+      socket.destroy()
+      return
+    }
+    socket.end()
+    setTimeout(() => socket.destroy(), END_GRACE_MS).unref()
+  }
+}
+
+export class TcpTransport {
+  private readonly server: net.Server
+
+  constructor(
+    private readonly host: TransportHost,
+    private readonly codec: FrameCodec,
+  ) {
+    this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket))
+    this.server.on('error', (err) => host.log.error({ err }, 'tcp server error'))
+  }
+
+  private accept(socket: net.Socket): void {
+    const { limits } = this.host.config
+    const ip = socket.remoteAddress
+    if (ip === undefined) {
+      socket.destroy()
+      return
+    }
+    const refuse = this.host.manager.tcpCount >= limits.maxConn ? 'max-conn' : this.host.manager.countFor(ip) >= limits.maxConnPerIp ? 'max-conn-per-ip' : null
+    if (refuse) {
+      this.host.count(`refused.${refuse}`)
+      this.host.rlog.warn(`refused:${refuse}`, { remote: `${ip}:${socket.remotePort}`, limit: refuse === 'max-conn' ? limits.maxConn : limits.maxConnPerIp }, `connection refused: ${refuse}`)
+      socket.on('error', () => {})
+      socket.destroy()
+      return
+    }
+    this.host.opened(new TcpConnection(socket, this.host, this.codec))
+  }
+
+  listen(host: string, port: number): Promise<{ host: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject)
+      this.server.listen({ host, port }, () => {
+        this.server.off('error', reject)
+        const a = this.server.address() as net.AddressInfo
+        resolve({ host: a.address, port: a.port })
+      })
+    })
+  }
+
+  /** Stop accepting; existing connections stay until closed one by one. */
+  stopAccepting(): Promise<void> {
+    return new Promise((resolve) => (this.server.listening ? this.server.close(() => resolve()) : resolve()))
+  }
+}
