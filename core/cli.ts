@@ -1,0 +1,31 @@
+// enet <command>: start | send | plugins | demo. Each returns an exit code.
+import { EnetError } from './errors.ts'
+
+const USAGE = `usage:
+  enet start [--config FILE] [--tcp HOST:PORT] [--udp HOST:PORT] [--plugins DIR] [--no-watch] [--log-level L]
+  enet send [--udp] HOST:PORT MSGID DATA [--wait] [--timeout MS] [--reply-id N]`
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  try {
+    switch (command) {
+      case 'start':
+        return await (await import('./cli/start.ts')).startCommand(rest)
+      case 'send':
+        return await (await import('./cli/send.ts')).sendCommand(rest)
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        process.stdout.write(USAGE + '\n')
+        return command === undefined ? 2 : 0
+      default:
+        process.stderr.write(`enet: unknown command "${command}"\n${USAGE}\n`)
+        return 2
+    }
+  } catch (err) {
+    // Config and flag mistakes: one line, no stack.
+    process.stderr.write(`enet: ${err instanceof EnetError ? err.message : (err as Error)?.stack ?? String(err)}\n`)
+    return err instanceof EnetError ? 2 : 1
+  }
+}

@@ -1,0 +1,62 @@
+// enet start: load the config, start the server and its plugins, stop on SIGINT/SIGTERM.
+import { parseArgs } from 'node:util'
+import { parseHostPort, type ConfigPatch } from '../config.ts'
+import { EnetError } from '../errors.ts'
+import { startApp } from '../app.ts'
+
+export async function startCommand(argv: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
+  const { values } = parseFlags(argv)
+  const flags: ConfigPatch = {}
+  if (values.tcp) flags.tcp = parseHostPort(values.tcp, '--tcp')
+  if (values.udp) flags.udp = parseHostPort(values.udp, '--udp')
+  if (values['log-level']) flags.log = { level: values['log-level'] }
+  const plugins: ConfigPatch = {}
+  if (values.plugins) plugins.dirs = values.plugins
+  if (values['no-watch']) plugins.watch = false
+  if (Object.keys(plugins).length) flags.plugins = plugins
+
+  const app = await startApp({ file: values.config, flags })
+  const { tcp, udp } = app.server.address()
+  out.write(`enet listening${tcp ? ` tcp ${tcp.host}:${tcp.port}` : ''}${udp ? ` udp ${udp.host}:${udp.port}` : ''}\n`)
+
+  return new Promise<number>((resolve) => {
+    let stopping = false
+    const stop = (signal: string) => {
+      if (stopping) {
+        // A second signal: the person means it.
+        process.exit(1)
+      }
+      stopping = true
+      app.server.log.info({ signal }, 'stopping')
+      app.close().then(
+        () => resolve(0),
+        (err) => {
+          process.stderr.write(`enet: error while stopping: ${(err as Error).message}\n`)
+          resolve(1)
+        },
+      )
+    }
+    process.once('SIGINT', () => stop('SIGINT'))
+    process.once('SIGTERM', () => stop('SIGTERM'))
+  })
+}
+
+function parseFlags(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        config: { type: 'string', short: 'c' },
+        tcp: { type: 'string' },
+        udp: { type: 'string' },
+        plugins: { type: 'string', multiple: true },
+        'no-watch': { type: 'boolean' },
+        'log-level': { type: 'string' },
+      },
+    })
+  } catch (err) {
+    throw new EnetError('ENET_ERR_CLI', [`start: ${(err as Error).message}`])
+  }
+}

@@ -1,0 +1,53 @@
+// Finding and loading enet.config.ts, then layering env vars and CLI flags.
+import { existsSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { envPatch, mergeConfig, resolveConfig, type ConfigPatch, type EnetConfig } from './config.ts'
+import { EnetError, describe } from './errors.ts'
+import { importFresh } from './jiti.ts'
+
+export const DEFAULT_CONFIG_FILE = 'enet.config.ts'
+
+export interface LoadOptions {
+  /** Explicit file; a missing one is an error. Without it, ./enet.config.ts if present. */
+  file?: string
+  cwd?: string
+  env?: NodeJS.ProcessEnv
+  /** From CLI flags; wins over env and file. */
+  flags?: ConfigPatch
+}
+
+export interface LoadedConfig {
+  config: EnetConfig
+  file: string | null
+}
+
+export function findConfigFile(opts: LoadOptions): string | null {
+  const cwd = opts.cwd ?? process.cwd()
+  if (opts.file) {
+    const file = resolve(cwd, opts.file)
+    if (!existsSync(file)) throw new EnetError('ENET_ERR_CONFIG_LOAD', [file, 'no such file'])
+    return file
+  }
+  const file = resolve(cwd, DEFAULT_CONFIG_FILE)
+  return existsSync(file) ? file : null
+}
+
+export async function loadConfig(opts: LoadOptions = {}): Promise<LoadedConfig> {
+  const env = opts.env ?? process.env
+  const file = findConfigFile(opts)
+  let raw: unknown = {}
+  if (file) {
+    try {
+      raw = await importFresh(file)
+      if (typeof raw === 'function') raw = await (raw as (e: NodeJS.ProcessEnv) => unknown)(env)
+    } catch (err) {
+      throw new EnetError('ENET_ERR_CONFIG_LOAD', [file, describe(err).split('\n')[0]], { cause: err })
+    }
+    if (typeof raw !== 'object' || raw === null) throw new EnetError('ENET_ERR_CONFIG', [`${file}: expected the default export to be an object or a function returning one, got ${raw === null ? 'null' : typeof raw}`])
+  }
+  const merged = mergeConfig(mergeConfig(raw, envPatch(env)), opts.flags ?? {})
+  const config = resolveConfig(merged, file ?? 'config')
+  // Plugin dirs are relative to the config file (or the cwd without one).
+  const base = file ? resolve(file, '..') : (opts.cwd ?? process.cwd())
+  return { config: { ...config, plugins: { ...config.plugins, dirs: config.plugins.dirs.map((d) => resolve(base, d)) } }, file }
+}
