@@ -5,3 +5,6 @@ export { tlvBE, ltvLE, enetDatagram, tlvDatagram, type FrameCodec, type FrameDec
 export { EnetError, codes, type ErrorCode } from './errors.ts'
 export type { ServerHooks, PluginEvent, ConfigEvent } from './hooks.ts'
 export type * from './types.ts'
+export { definePlugin } from './plugin/define.ts'
+export { startApp, App, type AppOptions, type ConfigReload } from './app.ts'
+export { PluginHost, type PluginInfo } from './plugin/host.ts'

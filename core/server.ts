@@ -76,6 +76,11 @@ export class Server implements EnetServer, TransportHost {
     this.router.add(compileRoute(msgId, def, owner))
   }
 
+  sendUdp(address: string, port: number, msgId: number, data?: Payload): boolean {
+    if (this.udp === null) return false
+    return this.udp.sendTo(this.udp.codec.encode(msgId, toBuffer(data)), port, address)
+  }
+
   unroute(owner: string): number {
     return this.router.removeOwner(owner)
   }

@@ -117,3 +117,62 @@ export interface EnetServer {
   /** Apply a new config to the running server; returns the keys that need a restart. */
   reconfigure(next: EnetConfig): string[]
 }
+
+// ---- Plugins ---------------------------------------------------------------
+
+/** A tap-only view of one hook; taps belong to the plugin version that made them. */
+export interface PluginHook<Args extends unknown[], R = void> {
+  tap(options: string | { name: string; stage?: number; before?: string | string[] }, fn: (...args: Args) => R): void
+}
+export interface PluginAsyncHook<Args extends unknown[]> extends PluginHook<Args, void> {
+  tapPromise(options: string | { name: string; stage?: number }, fn: (...args: Args) => Promise<void>): void
+}
+
+/** What a plugin may do with the server: read, send, count. Routes go through `routes`. */
+export interface PluginServer {
+  readonly connections: ConnectionRegistry
+  readonly counters: Readonly<Counters>
+  readonly config: EnetConfig
+  address(): ServerAddress
+  /** Send one datagram from the server's UDP socket (the way Go enet replies). */
+  sendUdp(address: string, port: number, msgId: number, data?: Payload): boolean
+}
+
+export interface PluginContext<O = Record<string, unknown>, D extends object = Record<string, any>> {
+  readonly name: string
+  /** 1 for the first load, +1 per successful reload. */
+  readonly version: number
+  readonly log: Logger
+  readonly options: O
+  /** Survives reloads of this plugin (Vite's hot.data). */
+  readonly data: D
+  readonly hooks: {
+    [K in keyof ServerHooks]: ServerHooks[K] extends { tapPromise: unknown }
+      ? PluginAsyncHook<HookArgs<ServerHooks[K]>>
+      : PluginHook<HookArgs<ServerHooks[K]>, HookReturn<ServerHooks[K]>>
+  }
+  readonly server: PluginServer
+  /** Aborted when this version is disposed. */
+  readonly signal: AbortSignal
+  /** Timers that end with this version. */
+  setInterval(fn: () => void, ms: number): NodeJS.Timeout
+  setTimeout(fn: () => void, ms: number): NodeJS.Timeout
+  onDispose(fn: () => void | Promise<void>): void
+  /** The API another plugin's setup returned; it must be listed in `dependencies`. Look it up per use: a reload replaces it. */
+  use<T = unknown>(plugin: string): T
+}
+
+type HookArgs<H> = H extends { call: (...args: infer A) => unknown } ? A : H extends { promise: (...args: infer A) => unknown } ? A : never
+type HookReturn<H> = H extends { call: (...args: never[]) => infer R } ? R : void
+
+export interface PluginDefinition<O extends Record<string, unknown> = Record<string, unknown>, API = unknown> {
+  name: string
+  /** Defaults for the options; the config's `plugins.options[name]` is merged over them. */
+  options?: O
+  /** Plugins whose API this one uses through ctx.use(); loaded first. */
+  dependencies?: string[]
+  routes?: RouteTable | ((ctx: PluginContext<O>) => RouteTable)
+  /** May return an API for dependents; may be async (bounded by plugins.setupTimeoutMs). */
+  setup?(ctx: PluginContext<O>): API | Promise<API>
+  dispose?(ctx: PluginContext<O>): void | Promise<void>
+}

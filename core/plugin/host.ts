@@ -1,0 +1,413 @@
+// The plugin host. Reload = import and validate the new version, run its
+// setup, then swap routes and taps in one synchronous step; the old version
+// drains and is disposed afterwards. Any failure before the swap leaves the
+// old version serving (vite restartServer, c12 watch).
+import { existsSync, readdirSync, statSync } from 'node:fs'
+import { basename, join } from 'node:path'
+import type { EnetConfig } from '../config.ts'
+import { EnetError, describe, toError, type ErrorCode } from '../errors.ts'
+import type { PluginEvent } from '../hooks.ts'
+import { importFresh } from '../jiti.ts'
+import { compileTable, type Route } from '../router.ts'
+import type { Server } from '../server.ts'
+import type { PluginDefinition, PluginServer, RouteTable } from '../types.ts'
+import { PluginVersion, withTimeout } from './version.ts'
+
+const ENTRY_FILES = ['index.ts', 'index.mts', 'index.js', 'index.mjs']
+const NAME = /^[a-z0-9][a-z0-9._-]*$/i
+
+export interface PluginInfo {
+  name: string
+  dir: string
+  version: number
+  status: 'active' | 'failed' | 'disabled' | 'unloaded'
+  routes: number[]
+  taps: number
+  inflight: number
+  lastError: string | null
+}
+
+interface PluginRecord {
+  name: string
+  dir: string
+  current: PluginVersion | null
+  status: PluginInfo['status']
+  lastError: Error | null
+  versions: number
+  /** ctx.data: the one object every version of this plugin sees. */
+  data: Record<string, unknown>
+}
+
+/** Reloads of one folder run one at a time; a burst of requests while one runs folds into one more. */
+interface DirQueue {
+  running: Promise<void> | null
+  again: boolean
+}
+
+class PluginFailure extends Error {
+  constructor(
+    readonly error: EnetError,
+    readonly file: string,
+  ) {
+    super(error.message)
+  }
+}
+
+export function entryFile(dir: string): string | null {
+  for (const f of ENTRY_FILES) {
+    const file = join(dir, f)
+    if (existsSync(file)) return file
+  }
+  return null
+}
+
+/** Folders with an entry file in the given plugin dirs. */
+export function scanPluginDirs(dirs: string[]): string[] {
+  const out: string[] = []
+  for (const root of dirs) {
+    if (!existsSync(root)) continue
+    for (const name of readdirSync(root).sort()) {
+      const dir = join(root, name)
+      if (!name.startsWith('.') && name !== 'node_modules' && statSync(dir).isDirectory() && entryFile(dir)) out.push(dir)
+    }
+  }
+  return out
+}
+
+export class PluginHost {
+  private readonly byName = new Map<string, PluginRecord>()
+  private readonly queues = new Map<string, DirQueue>()
+  private readonly retiring = new Set<Promise<void>>()
+  private readonly facade: PluginServer
+
+  constructor(private readonly server: Server) {
+    const s = server
+    this.facade = Object.freeze({
+      get connections() {
+        return s.connections
+      },
+      get counters() {
+        return s.counters
+      },
+      get config() {
+        return s.config
+      },
+      address: () => s.address(),
+      sendUdp: (address: string, port: number, msgId: number, data?: Buffer | Uint8Array | string) => s.sendUdp(address, port, msgId, data),
+    })
+  }
+
+  private get config(): EnetConfig {
+    return this.server.config
+  }
+
+  /** Load every plugin folder. Returns the failures; with plugins.strict the first one throws. */
+  async loadAll(): Promise<Error[]> {
+    const imported: Array<{ dir: string; def: PluginDefinition; file: string; t0: number }> = []
+    const failures: Error[] = []
+    for (const dir of scanPluginDirs(this.config.plugins.dirs)) {
+      const t0 = performance.now()
+      try {
+        imported.push({ dir, t0, ...(await this.importDir(dir)) })
+      } catch (err) {
+        failures.push(this.failed(basename(dir), dir, err, t0))
+      }
+    }
+    for (const item of orderByDependencies(imported)) {
+      try {
+        await this.activate(item.dir, item.def, item.file, item.t0)
+      } catch (err) {
+        failures.push(this.failed(item.def.name, item.dir, err, item.t0))
+      }
+    }
+    if (failures.length && this.config.plugins.strict) throw failures[0]
+    return failures
+  }
+
+  /** Load, reload or unload the plugin in `dir`, whatever its folder now holds. Serialized per folder. */
+  sync(dir: string): Promise<void> {
+    let q = this.queues.get(dir)
+    if (!q) this.queues.set(dir, (q = { running: null, again: false }))
+    if (q.running) {
+      q.again = true
+      return q.running
+    }
+    const queue = q
+    const run = async (): Promise<void> => {
+      do {
+        queue.again = false
+        await this.syncNow(dir)
+      } while (queue.again)
+      queue.running = null
+    }
+    return (queue.running = run())
+  }
+
+  /** Reload a plugin by name (API and CLI). */
+  async reload(name: string): Promise<PluginInfo> {
+    const record = this.byName.get(name)
+    if (!record) throw new EnetError('ENET_ERR_PLUGIN_UNKNOWN', [name])
+    await this.sync(record.dir)
+    return this.info(record)
+  }
+
+  private async syncNow(dir: string): Promise<void> {
+    const t0 = performance.now()
+    const known = this.recordForDir(dir)
+    if (entryFile(dir) === null) {
+      if (known?.current) this.unload(known, 'unloaded', t0)
+      return
+    }
+    try {
+      const { def, file } = await this.importDir(dir)
+      await this.activate(dir, def, file, t0)
+    } catch (err) {
+      this.failed(known?.name ?? basename(dir), dir, err, t0)
+    }
+  }
+
+  private async importDir(dir: string): Promise<{ def: PluginDefinition; file: string }> {
+    const file = entryFile(dir)
+    if (file === null) throw new PluginFailure(new EnetError('ENET_ERR_PLUGIN_LOAD', [basename(dir), dir, 'no index.ts']), dir)
+    let def: unknown
+    try {
+      def = await importFresh(file)
+    } catch (err) {
+      throw new PluginFailure(new EnetError('ENET_ERR_PLUGIN_LOAD', [basename(dir), file, firstLine(err)], { cause: err }), file)
+    }
+    validateDefinition(def, basename(dir), file)
+    return { def, file }
+  }
+
+  private async activate(dir: string, def: PluginDefinition, file: string, t0: number): Promise<void> {
+    const { name } = def
+    const fail = (code: ErrorCode, ...args: unknown[]) => new PluginFailure(new EnetError(code, args), file)
+    const other = this.byName.get(name)
+    if (other && other.dir !== dir && other.current) throw fail('ENET_ERR_PLUGIN_CLASH', name, `name already used by the plugin in ${other.dir}`)
+    if (this.config.plugins.disabled.includes(name)) {
+      const record = this.record(name, dir)
+      if (record.current) this.unload(record, 'disabled', t0)
+      else record.status = 'disabled'
+      return
+    }
+    for (const dep of def.dependencies ?? []) {
+      if (!this.byName.get(dep)?.current) throw fail('ENET_ERR_PLUGIN_DEPENDENCY', name, dep)
+    }
+    const owner = `plugin:${name}`
+    if (def.routes && typeof def.routes === 'object') this.assertNoClash(compileTable(def.routes, owner), owner, file)
+
+    const record = this.record(name, dir)
+    const version = new PluginVersion(name, record.versions + 1, def, file, {
+      hooks: this.server.hooks,
+      server: this.facade,
+      log: this.server.log,
+      data: record.data,
+      options: { ...def.options, ...this.config.plugins.options[name] },
+      use: (from, plugin) => this.use(from, plugin),
+    })
+    const setupMs = this.config.plugins.setupTimeoutMs
+    let routes: Route[]
+    try {
+      version.api = await withTimeout(Promise.resolve().then(() => def.setup?.(version.ctx)), setupMs, () => new EnetError('ENET_ERR_PLUGIN_SETUP_TIMEOUT', [name, setupMs]))
+      const table: RouteTable = typeof def.routes === 'function' ? def.routes(version.ctx) : (def.routes ?? {})
+      routes = compileTable(table, owner, version)
+      this.assertNoClash(routes, owner, file)
+    } catch (err) {
+      this.retire(version)
+      if (err instanceof PluginFailure) throw err
+      const e = err instanceof EnetError ? err : new EnetError('ENET_ERR_PLUGIN_SETUP', [name, firstLine(err)], { cause: err })
+      throw new PluginFailure(e, file)
+    }
+    version.routes = routes
+
+    // The swap: one synchronous step. A request decoded before this line runs
+    // the old version, every one after it the new.
+    const old = record.current
+    this.server.router.replace(owner, routes)
+    old?.taps.detach()
+    version.taps.attach()
+    record.current = version
+    record.versions = version.n
+    record.status = 'active'
+    record.lastError = null
+
+    this.event({ plugin: name, from: old ? `v${old.n}` : null, to: `v${version.n}`, outcome: old ? 'reloaded' : 'loaded', ms: performance.now() - t0, file })
+    if (old) this.retire(old)
+  }
+
+  private assertNoClash(routes: Route[], owner: string, file: string): void {
+    const clashes = this.server.router.clashes(routes, owner)
+    if (clashes.length) throw new PluginFailure(new EnetError('ENET_ERR_PLUGIN_CLASH', [owner.slice(7), clashes.join('; ')]), file)
+  }
+
+  private unload(record: PluginRecord, status: 'unloaded' | 'disabled', t0: number): void {
+    const old = record.current
+    this.server.router.removeOwner(`plugin:${record.name}`)
+    record.current = null
+    record.status = status
+    if (!old) return
+    old.taps.detach()
+    this.event({ plugin: record.name, from: `v${old.n}`, to: null, outcome: 'unloaded', ms: performance.now() - t0 })
+    this.retire(old)
+  }
+
+  /** Drain the old version's running requests (bounded), then dispose it. */
+  private retire(version: PluginVersion): void {
+    const { drainTimeoutMs, setupTimeoutMs } = this.config.plugins
+    const p = (async () => {
+      const drained = await version.drained(drainTimeoutMs)
+      if (!drained) this.server.log.warn({ plugin: version.name, version: version.n, inflight: version.inflight }, 'plugin version not drained in time; disposing anyway')
+      const errors = await version.dispose(setupTimeoutMs)
+      for (const err of errors) this.server.log.error({ plugin: version.name, version: version.n, err }, `plugin ${version.name} dispose failed: ${err.message}`)
+    })()
+    this.retiring.add(p)
+    void p.finally(() => this.retiring.delete(p))
+  }
+
+  /** Resolves when every replaced version has been drained and disposed. */
+  async settled(): Promise<void> {
+    while (this.retiring.size) await Promise.all([...this.retiring])
+    await Promise.all([...this.queues.values()].map((q) => q.running))
+  }
+
+  private use(from: string, plugin: string): unknown {
+    const def = this.byName.get(from)?.current?.def
+    if (def && !(def.dependencies ?? []).includes(plugin)) {
+      throw new EnetError('ENET_ERR_PLUGIN_DEPENDENCY', [from, `${plugin} (add it to dependencies)`])
+    }
+    const current = this.byName.get(plugin)?.current
+    if (!current) throw new EnetError('ENET_ERR_PLUGIN_DEPENDENCY', [from, plugin])
+    return current.api
+  }
+
+  private failed(name: string, dir: string, err: unknown, t0: number): Error {
+    const failure = err instanceof PluginFailure ? err : new PluginFailure(new EnetError('ENET_ERR_PLUGIN_LOAD', [name, dir, firstLine(err)], { cause: err }), dir)
+    const record = this.byName.get(name)
+    if (record) {
+      record.lastError = failure.error
+      if (!record.current) record.status = 'failed'
+    } else {
+      const r = this.record(name, dir)
+      r.status = 'failed'
+      r.lastError = failure.error
+    }
+    const from = record?.current ? `v${record.current.n}` : null
+    this.event({ plugin: name, from, to: null, outcome: 'failed', ms: performance.now() - t0, file: failure.file, error: failure.error })
+    return failure.error
+  }
+
+  private event(e: PluginEvent): void {
+    const line = { plugin: e.plugin, from: e.from, to: e.to, outcome: e.outcome, ms: Math.round(e.ms * 10) / 10 }
+    if (e.outcome === 'failed') {
+      const cause = (e.error as EnetError & { cause?: unknown }).cause
+      this.server.log.error({ ...line, file: e.file, err: cause ? toError(cause) : e.error }, e.error!.message)
+    } else {
+      this.server.log.info(line, `plugin ${e.outcome}`)
+    }
+    if (this.server.hooks.onPluginEvent.taps.length > 0) {
+      try {
+        this.server.hooks.onPluginEvent.call(e)
+      } catch (err) {
+        this.server.log.error({ err, hook: 'onPluginEvent' }, 'onPluginEvent tap threw')
+      }
+    }
+  }
+
+  private record(name: string, dir: string): PluginRecord {
+    let r = this.byName.get(name)
+    if (!r) {
+      // A failed import before any name was known is filed under the folder's name.
+      const placeholder = this.byName.get(basename(dir))
+      if (placeholder && placeholder.dir === dir && !placeholder.current && placeholder.name !== name) this.byName.delete(placeholder.name)
+      this.byName.set(name, (r = { name, dir, current: null, status: 'unloaded', lastError: null, versions: 0, data: {} }))
+    }
+    r.dir = dir
+    return r
+  }
+
+  private recordForDir(dir: string): PluginRecord | undefined {
+    for (const r of this.byName.values()) if (r.dir === dir) return r
+    return undefined
+  }
+
+  get(name: string): PluginInfo | undefined {
+    const r = this.byName.get(name)
+    return r && this.info(r)
+  }
+
+  list(): PluginInfo[] {
+    return [...this.byName.values()].sort((a, b) => a.name.localeCompare(b.name)).map((r) => this.info(r))
+  }
+
+  private info(r: PluginRecord): PluginInfo {
+    return {
+      name: r.name,
+      dir: r.dir,
+      version: r.current?.n ?? 0,
+      status: r.status,
+      routes: r.current?.routes.map((x) => x.msgId).sort((a, b) => a - b) ?? [],
+      taps: r.current?.taps.count ?? 0,
+      inflight: r.current?.inflight ?? 0,
+      lastError: r.lastError?.message ?? null,
+    }
+  }
+
+  /** The config changed: load, unload and reload what it affects. */
+  async applyConfig(prev: EnetConfig, next: EnetConfig): Promise<void> {
+    const wanted = new Set(scanPluginDirs(next.plugins.dirs))
+    const dirs = new Set<string>()
+    for (const r of this.byName.values()) {
+      if (!wanted.has(r.dir)) {
+        if (r.current) this.unload(r, 'unloaded', performance.now())
+        continue
+      }
+      const optionsChanged = JSON.stringify(prev.plugins.options[r.name]) !== JSON.stringify(next.plugins.options[r.name])
+      const toggled = prev.plugins.disabled.includes(r.name) !== next.plugins.disabled.includes(r.name)
+      if (optionsChanged || toggled) dirs.add(r.dir)
+    }
+    const known = new Set([...this.byName.values()].map((r) => r.dir))
+    for (const dir of wanted) if (!known.has(dir)) dirs.add(dir)
+    for (const dir of dirs) await this.sync(dir)
+  }
+
+  /** Unload everything (server stop): drain and dispose each plugin. */
+  async closeAll(): Promise<void> {
+    for (const r of this.byName.values()) if (r.current) this.unload(r, 'unloaded', performance.now())
+    await this.settled()
+  }
+}
+
+function firstLine(err: unknown): string {
+  return describe(err).split('\n')[0]!
+}
+
+function validateDefinition(def: unknown, dirName: string, file: string): asserts def is PluginDefinition {
+  const bad = (what: string) => new PluginFailure(new EnetError('ENET_ERR_PLUGIN_INVALID', [dirName, file, what]), file)
+  if (typeof def !== 'object' || def === null) throw bad(`default export must be definePlugin({...}) or a plain object, got ${def === null ? 'null' : typeof def}`)
+  const d = def as Record<string, unknown>
+  if (typeof d.name !== 'string' || !NAME.test(d.name)) throw bad(`name must be a string of letters, digits, ".", "_" or "-", got ${JSON.stringify(d.name)}`)
+  if (d.routes !== undefined && typeof d.routes !== 'object' && typeof d.routes !== 'function') throw bad('routes must be an object or a function of ctx')
+  for (const k of ['setup', 'dispose'] as const) if (d[k] !== undefined && typeof d[k] !== 'function') throw bad(`${k} must be a function`)
+  if (d.options !== undefined && (typeof d.options !== 'object' || d.options === null)) throw bad('options must be an object of defaults')
+  if (d.dependencies !== undefined && !(Array.isArray(d.dependencies) && d.dependencies.every((x) => typeof x === 'string'))) throw bad('dependencies must be an array of plugin names')
+}
+
+/** Dependencies first; a cycle or a missing dependency is left to fail at activation. */
+function orderByDependencies<T extends { def: PluginDefinition }>(items: T[]): T[] {
+  const byName = new Map(items.map((i) => [i.def.name, i]))
+  const out: T[] = []
+  const state = new Map<string, 'visiting' | 'done'>()
+  const visit = (i: T) => {
+    const s = state.get(i.def.name)
+    if (s) return
+    state.set(i.def.name, 'visiting')
+    for (const dep of i.def.dependencies ?? []) {
+      const d = byName.get(dep)
+      if (d) visit(d)
+    }
+    state.set(i.def.name, 'done')
+    out.push(i)
+  }
+  for (const i of items) visit(i)
+  return out
+}
