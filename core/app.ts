@@ -10,6 +10,7 @@ import { PluginHost, entryFile } from './plugin/host.ts'
 import { DebouncedWatcher } from './plugin/watcher.ts'
 import { Server } from './server.ts'
 import { existsSync } from 'node:fs'
+import { AdminSocket } from './admin.ts'
 
 export interface AppOptions {
   file?: string
@@ -34,6 +35,7 @@ export class App {
   private pluginWatcher: DebouncedWatcher | null = null
   private configWatcher: DebouncedWatcher | null = null
   private reloading: Promise<ConfigReload> | null = null
+  private admin: AdminSocket | null = null
 
   constructor(
     readonly server: Server,
@@ -121,8 +123,15 @@ export class App {
     return { ...this.opts, file: this.configFile ?? this.opts.file }
   }
 
+  async openAdmin(): Promise<void> {
+    const path = this.server.config.admin.socket
+    if (path === false) return
+    this.admin = new AdminSocket(path, this.server, this.plugins)
+    await this.admin.listen()
+  }
+
   async close(): Promise<void> {
-    await Promise.all([this.pluginWatcher?.close(), this.configWatcher?.close()])
+    await Promise.all([this.pluginWatcher?.close(), this.configWatcher?.close(), this.admin?.close()])
     await this.server.close()
   }
 }
@@ -146,6 +155,7 @@ export async function startApp(opts: AppOptions = {}): Promise<App> {
   try {
     await app.plugins.loadAll()
     await server.listen()
+    await app.openAdmin()
     await app.watch()
   } catch (err) {
     await app.close()

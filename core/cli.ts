@@ -3,7 +3,10 @@ import { EnetError } from './errors.ts'
 
 const USAGE = `usage:
   enet start [--config FILE] [--tcp HOST:PORT] [--udp HOST:PORT] [--plugins DIR] [--no-watch] [--log-level L]
-  enet send [--udp] HOST:PORT MSGID DATA [--wait] [--timeout MS] [--reply-id N]`
+  enet send [--udp] HOST:PORT MSGID DATA [--wait] [--timeout MS] [--reply-id N]
+  enet plugins [--config FILE] [--json]        list the running server's plugins
+  enet reload NAME [--config FILE]             reload one plugin of the running server
+  enet demo                                    heartbeat + locate demo on loopback`
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
@@ -13,6 +16,11 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./cli/start.ts')).startCommand(rest)
       case 'send':
         return await (await import('./cli/send.ts')).sendCommand(rest)
+      case 'plugins':
+      case 'reload':
+        return await (await import('./cli/admin.ts')).adminCommand(command, rest)
+      case 'demo':
+        return await (await import('./cli/demo.ts')).demoCommand(rest)
       case undefined:
       case '-h':
       case '--help':

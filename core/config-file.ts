@@ -49,5 +49,6 @@ export async function loadConfig(opts: LoadOptions = {}): Promise<LoadedConfig> 
   const config = resolveConfig(merged, file ?? 'config')
   // Plugin dirs are relative to the config file (or the cwd without one).
   const base = file ? resolve(file, '..') : (opts.cwd ?? process.cwd())
-  return { config: { ...config, plugins: { ...config.plugins, dirs: config.plugins.dirs.map((d) => resolve(base, d)) } }, file }
+  const admin = { socket: config.admin.socket === false ? (false as const) : resolve(base, config.admin.socket) }
+  return { config: { ...config, admin, plugins: { ...config.plugins, dirs: config.plugins.dirs.map((d) => resolve(base, d)) } }, file }
 }

@@ -58,6 +58,11 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** A local socket for `enet plugins` / `enet reload`; false turns it off. Relative to the config file. */
+    admin: z
+      .object({ socket: z.union([z.string().min(1), z.literal(false)]).default('.enet/admin.sock') })
+      .strict()
+      .default({}),
     plugins: z
       .object({
         dirs: z.array(z.string().min(1)).default(['plugins']),
@@ -146,7 +151,7 @@ export function envPatch(env: NodeJS.ProcessEnv): ConfigPatch {
 }
 
 /** Keys whose change needs a restart; everything else applies live. */
-const RESTART_KEYS = ['name', 'tcp.codec', 'udp.codec', 'tcp.enabled', 'udp.enabled', 'udp.maxPeers']
+const RESTART_KEYS = ['name', 'admin.socket', 'tcp.codec', 'udp.codec', 'tcp.enabled', 'udp.enabled', 'udp.maxPeers']
 
 /** Dotted keys that differ between two resolved configs. */
 export function diffConfig(a: EnetConfig, b: EnetConfig): { changed: string[]; restartNeeded: string[] } {

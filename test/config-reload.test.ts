@@ -1,0 +1,147 @@
+// Live config reload by editing enet.config.ts on disk, and the admin socket
+// behind `enet plugins` / `enet reload`.
+import { Writable } from 'node:stream'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { connect, type Client } from '../core/client.ts'
+import { adminCommand } from '../core/cli/admin.ts'
+import type { ConfigEvent } from '../core/hooks.ts'
+import { createProject, type Project } from './helpers/project.ts'
+import { until } from './helpers/until.ts'
+
+let project: Project | undefined
+const clients: Client[] = []
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()))
+  await project?.close()
+  project = undefined
+})
+
+const config = (body: string) => `import { defineConfig } from 'enet'
+export default defineConfig({
+  tcp: { host: '127.0.0.1', port: 0 },
+  udp: { host: '127.0.0.1', port: 0 },
+  plugins: { debounceMs: 20 },
+  ${body}
+})
+`
+
+const greeter = `import { definePlugin } from 'enet'
+export default definePlugin({
+  name: 'greeter',
+  options: { greeting: 'hello' },
+  routes: (ctx) => ({ 4: (req) => { req.reply(4, ctx.options.greeting + ' ' + req.text()) } }),
+})
+`
+
+async function configApplied(p: Project, edit: () => void): Promise<ConfigEvent> {
+  const events: ConfigEvent[] = []
+  p.app.server.hooks.onConfigEvent.tap('test', (e) => void events.push(e))
+  edit()
+  await until(() => events.length > 0, 5_000, 'a config event')
+  return events[0]!
+}
+
+const greet = async (p: Project, who: string) => (await p.app.server.inject({ msgId: 4, data: who }))[0]?.data.toString()
+
+describe('config reload', () => {
+  it('applies log level, limits and plugin options live; the connection stays open', async () => {
+    project = await createProject({ 'enet.config.ts': config(''), 'plugins/greeter/index.ts': greeter })
+    const p = project
+    const c = connect(`tcp://127.0.0.1:${p.app.server.address().tcp!.port}`, { reconnect: false })
+    clients.push(c)
+    await c.ready()
+    expect(await greet(p, 'a')).toBe('hello a')
+    expect(p.app.server.log.level).toBe('info')
+
+    const reloaded = p.nextEvents(1, 'reloaded')
+    const e = await configApplied(p, () =>
+      p.write('enet.config.ts', config(`log: { level: 'debug' }, limits: { handlerTimeoutMs: 1234 }, plugins: { debounceMs: 20, options: { greeter: { greeting: 'hi' } } },`.replace('plugins: { debounceMs: 20 },\n  ', ''))),
+    )
+    expect(e.outcome).toBe('applied')
+    expect(e.changed).toEqual(expect.arrayContaining(['log.level', 'limits.handlerTimeoutMs', 'plugins.options.greeter.greeting']))
+    expect(e.restartNeeded).toEqual([])
+    expect(p.app.server.log.level).toBe('debug')
+    expect(p.app.server.config.limits.handlerTimeoutMs).toBe(1234)
+    await reloaded
+    expect(await greet(p, 'b')).toBe('hi b')
+    const line = p.logs.lines.find((l) => l.msg === 'config reloaded')!
+    expect(line).toMatchObject({ level: 30, restartNeeded: [] })
+    expect((await c.request(4, 'over tcp', { timeoutMs: 2_000 })).data.toString()).toBe('hi over tcp')
+    expect(c.connected).toBe(true)
+  })
+
+  it('a broken edit keeps the old config and says why; the next good save recovers', async () => {
+    project = await createProject({})
+    const p = project
+    const bad = await configApplied(p, () => p.write('enet.config.ts', config(`limits: { maxConn: 'many' },`)))
+    expect(bad.outcome).toBe('failed')
+    expect(bad.error!.message).toMatch(/limits\.maxConn: expected number, got string/)
+    expect(p.app.server.config.limits.maxConn).toBe(10_000)
+    const line = p.logs.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('config reload failed'))!
+    expect(line.level).toBe(50)
+    expect(line.msg).toMatch(/limits\.maxConn/)
+
+    const syntax = await configApplied(p, () => p.write('enet.config.ts', 'export default {{'))
+    expect(syntax.outcome).toBe('failed')
+    expect(p.app.server.config.limits.maxConn).toBe(10_000)
+
+    const good = await configApplied(p, () => p.write('enet.config.ts', config(`limits: { maxConn: 77 },`)))
+    expect(good.outcome).toBe('applied')
+    expect(p.app.server.config.limits.maxConn).toBe(77)
+  })
+
+  it('reports a port or codec change as needing a restart, and keeps serving on the old port', async () => {
+    project = await createProject({ 'plugins/greeter/index.ts': greeter })
+    const p = project
+    const port = p.app.server.address().tcp!.port
+    const e = await configApplied(p, () => p.write('enet.config.ts', config(`tcp: { host: '127.0.0.1', port: 1, codec: 'ltv-le' },`).replace("tcp: { host: '127.0.0.1', port: 0 },\n", '')))
+    expect(e.outcome).toBe('applied')
+    expect(e.restartNeeded).toEqual(expect.arrayContaining(['tcp.port', 'tcp.codec']))
+    expect(p.logs.lines.some((l) => l.level === 40 && /tcp\.port.*needs a restart/.test(String(l.msg)))).toBe(true)
+    const c = connect(`tcp://127.0.0.1:${port}`, { reconnect: false })
+    clients.push(c)
+    await c.ready()
+    expect((await c.request(4, 'still', { timeoutMs: 2_000 })).data.toString()).toBe('hello still')
+  })
+
+  it('disables and re-enables a plugin from the config', async () => {
+    project = await createProject({ 'plugins/greeter/index.ts': greeter })
+    const p = project
+    const unloaded = p.nextEvents(1, 'unloaded')
+    await configApplied(p, () => p.write('enet.config.ts', config(`plugins: { debounceMs: 20, disabled: ['greeter'] },`).replace('plugins: { debounceMs: 20 },\n  ', '')))
+    await unloaded
+    expect(await greet(p, 'x')).toBeUndefined()
+    expect(p.app.plugins.get('greeter')!.status).toBe('disabled')
+    const loaded = p.nextEvents(1, 'loaded')
+    await configApplied(p, () => p.write('enet.config.ts', config('')))
+    await loaded
+    expect(await greet(p, 'y')).toBe('hello y')
+  })
+})
+
+describe('enet plugins / enet reload', () => {
+  const sink = () => {
+    let text = ''
+    const stream = new Writable({ write: (c, _e, cb) => ((text += c), cb()) })
+    return { stream, text: () => text }
+  }
+
+  it('lists the running plugins and reloads one by name through the admin socket', async () => {
+    project = await createProject({ 'plugins/greeter/index.ts': greeter })
+    const p = project
+    const file = join(p.root, 'enet.config.ts')
+    const out = sink()
+    expect(await adminCommand('plugins', ['--config', file], out.stream)).toBe(0)
+    expect(out.text()).toMatch(/^NAME\s+VERSION\s+STATUS\s+ROUTES\s+TAPS\s+LAST ERROR\n/)
+    expect(out.text()).toMatch(/greeter\s+v1\s+active\s+4\s+0\s+-/)
+
+    const json = sink()
+    expect(await adminCommand('reload', ['greeter', '--config', file, '--json'], json.stream)).toBe(0)
+    expect(JSON.parse(json.text())[0]).toMatchObject({ name: 'greeter', version: 2, status: 'active', routes: [4] })
+
+    const err = sink()
+    expect(await adminCommand('reload', ['nobody', '--config', file], sink().stream, err.stream)).toBe(1)
+    expect(err.text()).toBe('enet: no plugin named nobody\n')
+  })
+})
