@@ -16,6 +16,8 @@ export interface FrameDecoder {
   next(): boolean
   /** Bytes held of a frame not yet complete. */
   readonly pending: number
+  /** The largest data length accepted; the server lowers or raises it on a live config change. */
+  maxPacketSize: number
 }
 
 export interface FrameCodec {
@@ -88,7 +90,7 @@ class HeaderDecoder implements FrameDecoder {
   constructor(
     private readonly h: HeaderLayout,
     private readonly read: (b: Buffer, at: number) => number,
-    private readonly max: number,
+    public maxPacketSize: number,
   ) {}
 
   get pending(): number {
@@ -120,7 +122,7 @@ class HeaderDecoder implements FrameDecoder {
     const avail = buf.length - off
     if (avail < HEADER) return this.park(HEADER)
     const len = this.read(buf, off + this.h.lenAt)
-    if (len > this.max) throw new EnetError('ENET_ERR_FRAME_TOO_LARGE', [len, this.max])
+    if (len > this.maxPacketSize) throw new EnetError('ENET_ERR_FRAME_TOO_LARGE', [len, this.maxPacketSize])
     if (avail < HEADER + len) return this.park(HEADER + len)
     this.msgId = this.read(buf, off + this.h.idAt)
     // A view, not a copy: each socket read is a fresh Buffer, so a handler

@@ -179,6 +179,9 @@ export class Server implements EnetServer, TransportHost {
     this.config = applied
     this.dispatcher.config = applied
     if (this.log.level !== applied.log.level) this.log.level = applied.log.level
+    if (changed.includes('limits.maxPacketSize')) {
+      for (const conn of this.manager) if (conn instanceof TcpConnection) conn.decoder.maxPacketSize = applied.limits.maxPacketSize
+    }
     if (changed.some((k) => k.startsWith('limits.')) && this.state === 'listening') this.startSweeper()
     return restart
   }

@@ -16,7 +16,7 @@ export class TcpConnection extends BaseConnection {
   /** When the frame now half-received began arriving; 0 when none is. */
   partialSince = 0
   private paused = false
-  private readonly decoder: FrameDecoder
+  readonly decoder: FrameDecoder
   private peerError: Error | undefined
 
   constructor(
