@@ -169,8 +169,10 @@ export class Dispatcher {
       this.fail(req, route, status, err, t0)
     }
     req.onSettle?.()
-    if (--this.active === 0 && this.idleWaiters.length) for (const w of this.idleWaiters.splice(0)) w()
+    this.active--
+    // Queued requests start before idleness is judged: a drain waits for them too.
     this.pump(conn)
+    if (this.active === 0 && this.idleWaiters.length) for (const w of this.idleWaiters.splice(0)) w()
   }
 
   /** Start queued requests of a connection until one has to wait. */
