@@ -82,6 +82,7 @@ export class Dispatcher {
 
   /** A decoded frame arrives. The caller has checked `conn.load` against the bound. */
   deliver(conn: BaseConnection, msgId: number, data: Buffer): void {
+    if (conn.closed) return
     this.deps.counters.requests++
     const route = this.deps.router.get(msgId)
     if (route !== undefined && (route.concurrent || (!conn.running && conn.qHead === conn.queue.length))) this.start(conn, msgId, data, route)
@@ -148,6 +149,8 @@ export class Dispatcher {
     const t0 = performance.now()
     const ms = route.timeoutMs || this.config.limits.handlerTimeoutMs
     req.timer = setTimeout(() => this.settle(req, route, t0, 'timeout', new EnetError('ENET_ERR_HANDLER_TIMEOUT', [req.msgId, route.owner, ms])), ms)
+    // A handler abandoned at shutdown must not hold the process open.
+    req.timer.unref()
     result.then(
       () => this.settle(req, route, t0, 'ok', undefined),
       (err) => this.settle(req, route, t0, 'error', err),

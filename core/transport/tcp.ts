@@ -86,13 +86,15 @@ export class TcpConnection extends BaseConnection {
   send(msgId: number, data?: Payload): boolean {
     if (this.closed) return false
     const socket = this.socket
-    socket.write(this.codec.encode(msgId, toBuffer(data)))
+    // Judged before the write: one reply larger than the budget still goes to
+    // a peer that reads, and what waits unsent stays within budget + one frame.
     if (socket.writableLength > this.host.config.limits.maxOutboundBytes) {
       this.host.count('closed.slow-consumer')
       this.host.rlog.warn('slow-consumer', { conn: this.id, queued: socket.writableLength }, 'closing slow consumer: outbound budget exceeded')
       this.close('slow-consumer')
       return false
     }
+    socket.write(this.codec.encode(msgId, toBuffer(data)))
     return true
   }
 

@@ -72,6 +72,8 @@ export class UdpTransport {
       peer = new UdpPeer(from, rinfo.address, rinfo.port, rinfo.family, this, host)
       this.peers.set(from, peer)
       host.opened(peer)
+      // An onConnStart tap may have refused this peer (a ban list, say).
+      if (peer.closed) return
     }
     peer.lastActive = Date.now()
     const out = this.decoded
