@@ -3,17 +3,18 @@
 // running core so user code never gets a second copy of it.
 import { createJiti, type Jiti } from 'jiti'
 
-let core: Record<string, unknown> | undefined
+let loader: Jiti | undefined
 
 export async function userLoader(): Promise<Jiti> {
-  core ??= { ...(await import('./index.ts')) }
-  return createJiti(import.meta.url, {
+  if (loader) return loader
+  const core = { ...(await import('./index.ts')) }
+  return (loader ??= createJiti(import.meta.url, {
     moduleCache: false,
     // Transpiled sources are cached by content hash: a reload of an unchanged
     // file skips babel, an edited file gets a new hash.
     fsCache: true,
     virtualModules: { enet: core },
-  })
+  }))
 }
 
 /** Import a TypeScript/JavaScript file fresh from disk; returns its default export or the module. */

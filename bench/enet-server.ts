@@ -1,0 +1,31 @@
+// enet with one echo route (msgId 1 → reply msgId 1 with the same data), on
+// TCP (tlv-be) and UDP (enet codec), no plugins, silent logs.
+// Run as a child of bench/index.ts: node --expose-gc bin/run.mjs bench/enet-server.ts
+import { runServerChild } from './common.ts'
+
+await runServerChild('enet', async () => {
+  // Imported lazily so that a missing or broken core is reported over IPC
+  // with its stack instead of killing the child before it can say why.
+  const { createServer } = await import('../core/index.ts')
+  const server = createServer({
+    tcp: { host: '127.0.0.1', port: 0 },
+    udp: { host: '127.0.0.1', port: 0 },
+    plugins: { dirs: [], watch: false },
+    log: { level: 'silent' },
+    limits: { maxConn: 20000, maxConnPerIp: 20000, maxPacketSize: 65536 },
+  })
+  server.route(1, (req) => {
+    req.reply(1, req.data)
+  })
+  const addr = await server.listen()
+  const tcp = addr.tcp
+  const udp = addr.udp
+  if (!tcp || !udp) throw new Error(`enet listen() returned ${JSON.stringify(addr)}: expected tcp and udp addresses`)
+  return {
+    tcp: { host: tcp.host, port: tcp.port },
+    udp: { host: udp.host, port: udp.port },
+    conns: () => server.connections.size,
+    counters: () => ({ ...server.counters }),
+    close: () => server.close(),
+  }
+})

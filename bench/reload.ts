@@ -1,0 +1,139 @@
+// Reload figures (issue 3): save → new version answering, the throughput dip
+// while a plugin reloads under load, and heap growth over many reloads.
+// Run: node --expose-gc bin/run.mjs bench/reload.ts [--quick]
+// Client and server share this process (and its 2 cores' worth of noise):
+// read the dip as a ratio within this run, not as an absolute.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { connect, type Client } from '../core/client.ts'
+import { startApp } from '../core/app.ts'
+
+const quick = process.argv.includes('--quick')
+const SAVES = quick ? 20 : 50
+const RELOADS = quick ? 100 : 500
+
+const plugin = (tag: string, pad = 0) => `import { definePlugin } from 'enet'
+// ${'x'.repeat(pad)}
+export default definePlugin({
+  name: 'echo',
+  routes: { 1: (req) => { req.reply(1, '${tag}') } },
+})
+`
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length - 1) * p))]!
+}
+
+async function main(): Promise<void> {
+  const root = mkdtempSync(join(tmpdir(), 'enet-reload-bench-'))
+  const file = join(root, 'plugins/echo/index.ts')
+  mkdirSync(join(root, 'plugins/echo'), { recursive: true })
+  writeFileSync(file, plugin('t0'))
+  writeFileSync(
+    join(root, 'enet.config.ts'),
+    `export default { tcp: { host: '127.0.0.1', port: 0 }, udp: { enabled: false }, log: { level: 'warn' }, admin: { socket: false }, plugins: { debounceMs: 20 } }`,
+  )
+  const app = await startApp({ cwd: root })
+  const port = app.server.address().tcp!.port
+  const clients: Client[] = []
+  const open = async () => {
+    const c = connect(`tcp://127.0.0.1:${port}`, { reconnect: false })
+    clients.push(c)
+    await c.ready()
+    return c
+  }
+  try {
+    // 1. Save → answer: write the file, ask until the reply carries the new tag.
+    const probe = await open()
+    const saveMs: number[] = []
+    for (let i = 1; i <= SAVES; i++) {
+      const tag = `t${i}`
+      const t0 = performance.now()
+      writeFileSync(file, plugin(tag))
+      for (let tries = 0; tries < 100_000; tries++) {
+        if ((await probe.request(1, '', { timeoutMs: 2_000 })).data.toString() === tag) break
+      }
+      saveMs.push(performance.now() - t0)
+    }
+    saveMs.sort((a, b) => a - b)
+
+    // 2. Throughput dip: 8 connections × 16 in flight; a reload every 400 ms.
+    const load = await Promise.all(Array.from({ length: 8 }, open))
+    const BUCKET = 25
+    const buckets: number[] = []
+    const reloadAt: number[] = []
+    const start = performance.now()
+    const DURATION = quick ? 1_500 : 3_000
+    let stop = false
+    const loops = load.flatMap((c) =>
+      Array.from({ length: 16 }, async () => {
+        while (!stop) {
+          await c.request(1, '', { timeoutMs: 5_000 })
+          const b = Math.floor((performance.now() - start) / BUCKET)
+          buckets[b] = (buckets[b] ?? 0) + 1
+        }
+      }),
+    )
+    let n = 0
+    while (performance.now() - start < DURATION) {
+      await new Promise((r) => setTimeout(r, 400))
+      reloadAt.push(performance.now() - start)
+      await app.plugins.reload('echo')
+      n++
+    }
+    stop = true
+    await Promise.all(loops)
+    const rates = buckets.map((x) => ((x ?? 0) * 1000) / BUCKET)
+    const near = new Set(reloadAt.flatMap((t) => [Math.floor(t / BUCKET), Math.floor(t / BUCKET) + 1]))
+    const steady = rates.filter((_, i) => i > 2 && !near.has(i)).sort((a, b) => a - b)
+    const during = rates.filter((_, i) => near.has(i))
+    const steadyMedian = pct(steady, 0.5)
+    const worst = Math.min(...during)
+
+    // 3. Heap over many reloads, each of a changed file (a new transform every time).
+    const gc = (globalThis as { gc?: () => void }).gc
+    const heap = () => {
+      gc?.()
+      gc?.()
+      return process.memoryUsage().heapUsed
+    }
+    for (let i = 0; i < 20; i++) {
+      writeFileSync(file, plugin(`w${i}`, i))
+      await app.plugins.reload('echo')
+    }
+    await app.plugins.settled()
+    const h0 = heap()
+    const marks: number[] = []
+    for (let i = 0; i < RELOADS; i++) {
+      writeFileSync(file, plugin(`h${i}`, i % 50))
+      await app.plugins.reload('echo')
+      if ((i + 1) % (RELOADS / 5) === 0) {
+        await app.plugins.settled()
+        marks.push(heap() - h0)
+      }
+    }
+
+    const kb = (b: number) => `${(b / 1024).toFixed(0)} KiB`
+    console.log(`reload: save → new version answering over ${SAVES} saves: median ${pct(saveMs, 0.5).toFixed(1)} ms, p99 ${pct(saveMs, 0.99).toFixed(1)} ms, min ${saveMs[0]!.toFixed(1)} ms`)
+    console.log(`reload: throughput in ${BUCKET} ms buckets: steady median ${steadyMedian.toFixed(0)} msg/s; worst bucket during ${n} reloads ${worst.toFixed(0)} msg/s (${((worst / steadyMedian) * 100).toFixed(0)}% of steady)`)
+    console.log(`reload: heap growth after ${RELOADS} reloads (gc ${gc ? 'on' : 'OFF: run with --expose-gc'}): ${marks.map((m, i) => `${((i + 1) * RELOADS) / 5}: ${kb(m)}`).join(', ')}`)
+    console.log(
+      JSON.stringify({
+        reload: {
+          saves: SAVES,
+          saveToAnswerMs: { median: +pct(saveMs, 0.5).toFixed(1), p99: +pct(saveMs, 0.99).toFixed(1) },
+          dip: { steadyMsgsPerSec: Math.round(steadyMedian), worstMsgsPerSec: Math.round(worst), ratio: +(worst / steadyMedian).toFixed(2) },
+          heapGrowthBytes: marks,
+          reloads: RELOADS,
+        },
+      }),
+    )
+  } finally {
+    await Promise.all(clients.map((c) => c.close()))
+    await app.close()
+    rmSync(root, { recursive: true, force: true })
+  }
+}
+
+await main()
