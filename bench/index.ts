@@ -97,7 +97,6 @@ function parseArgs(argv: string[]): Options {
   }
   // Children inherit the environment: the plain server reads this switch.
   process.env.BENCH_PLAIN_CORK = o.plainCork ? '1' : '0'
-  else delete process.env.BENCH_PLAIN_CORK
   return o
 }
 
