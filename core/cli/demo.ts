@@ -1,0 +1,11 @@
+// enet demo: the heartbeat + locate demo of examples/demo.ts, on loopback.
+import { parseArgs } from 'node:util'
+import { EnetError } from '../errors.ts'
+
+export async function demoCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { ttl: { type: 'string', default: '1500' } } })
+  const ttlMs = Number(values.ttl)
+  if (!Number.isInteger(ttlMs) || ttlMs < 100 || ttlMs > 5_000) throw new EnetError('ENET_ERR_CLI', [`--ttl: expected milliseconds from 100 to 5000, got "${values.ttl}"`])
+  const { runDemo } = await import('../../examples/demo.ts')
+  return runDemo({ ttlMs })
+}

@@ -1,0 +1,21 @@
+// The heartbeat plugin's message ids (Go enet's demo protocol).
+export const MSG = {
+  /** A node announces `host:port`; no reply. */
+  register: 10,
+  /** Anyone asks for the live nodes. */
+  list: 11,
+  /** The list reply: Go enet answers msgId 11 with msgId 10 (configurable: `replyId`). */
+  listReply: 10,
+} as const
+
+/** `host:port` as bytes on the wire: a DNS name, IPv4 or bracketed IPv6, then port 1-65535. */
+const NODE = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\]):([1-9][0-9]{0,4})$/
+export const MAX_NODE_LENGTH = 262
+
+/** The node name in canonical form, or null when `text` is not a valid `host:port`. */
+export function parseNode(text: string): string | null {
+  if (text.length === 0 || text.length > MAX_NODE_LENGTH) return null
+  const m = NODE.exec(text)
+  if (m === null || Number(m[1]) > 65535) return null
+  return text
+}

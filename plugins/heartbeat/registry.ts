@@ -1,0 +1,213 @@
+// The node registry. Its state is plain data kept in ctx.data, so every
+// version of the plugin works on the same nodes and subscribers; the Registry
+// object (code and timer) belongs to one version and is rebuilt on reload.
+//
+// Expiry is precise with one timer: the node map is kept in order of the last
+// beat (a refresh deletes and re-inserts), so with one TTL for all nodes the
+// first entry is always the next to expire. A beat is O(1); the timer fires at
+// the first entry's deadline, expires what is due and re-arms for the next.
+import type { Logger } from 'pino'
+import type { Throttle } from './throttle.ts'
+
+export type NodeProtocol = 'tcp' | 'udp' | 'inject'
+
+/** Where a node's beat came from: where the locator sends its queries. */
+export interface NodeSource {
+  readonly protocol: NodeProtocol
+  readonly address: string
+  readonly port: number
+  /** The server-side connection that carried the beat (TCP queries go back over it while it is open). */
+  readonly connId: number
+}
+
+export interface NodeInfo {
+  /** `host:port` as the node announced it. */
+  readonly node: string
+  readonly from: NodeSource
+  /** Wall-clock ms of the first and the latest beat. */
+  readonly firstSeen: number
+  readonly lastSeen: number
+  /** Time left before the node expires, if it stays silent. */
+  readonly expiresInMs: number
+}
+
+export interface ExpiredEvent {
+  readonly node: string
+  readonly from: NodeSource
+  readonly silentMs: number
+}
+
+export interface HeartbeatEvents {
+  registered: NodeInfo
+  expired: ExpiredEvent
+}
+
+export type HeartbeatEventName = keyof HeartbeatEvents
+type Listener<E extends HeartbeatEventName> = (event: HeartbeatEvents[E]) => void
+
+export interface HeartbeatStats {
+  registered: number
+  refreshed: number
+  expired: number
+  /** New nodes turned away because maxNodes were live. */
+  refused: number
+  /** Payloads of msgId 10 that were not a valid `host:port`. */
+  bad: number
+}
+
+interface Entry {
+  node: string
+  from: NodeSource
+  firstSeen: number
+  lastSeen: number
+  /** performance.now() of the latest beat: monotonic, shared by every version in the process. */
+  beatAt: number
+}
+
+/** What lives in ctx.data and survives a reload. */
+export interface HeartbeatState {
+  nodes: Map<string, Entry>
+  listeners: { [E in HeartbeatEventName]: Set<Listener<E>> }
+  stats: HeartbeatStats
+}
+
+export function createState(): HeartbeatState {
+  return {
+    nodes: new Map(),
+    listeners: { registered: new Set(), expired: new Set() },
+    stats: { registered: 0, refreshed: 0, expired: 0, refused: 0, bad: 0 },
+  }
+}
+
+export interface RegistryOptions {
+  ttlMs: number
+  maxNodes: number
+}
+
+export type BeatResult = 'registered' | 'refreshed' | 'refused'
+
+export class Registry {
+  private timer: NodeJS.Timeout | null = null
+  private disposed = false
+
+  constructor(
+    readonly state: HeartbeatState,
+    private readonly opts: RegistryOptions,
+    private readonly log: Logger,
+    private readonly limited: Throttle,
+  ) {}
+
+  get size(): number {
+    return this.state.nodes.size
+  }
+
+  beat(node: string, from: NodeSource): BeatResult {
+    const { nodes, stats } = this.state
+    const now = performance.now()
+    const old = nodes.get(node)
+    if (old !== undefined) {
+      nodes.delete(node)
+      old.from = from
+      old.lastSeen = Date.now()
+      old.beatAt = now
+      nodes.set(node, old)
+      stats.refreshed++
+      // The timer is armed for the first entry; it re-arms itself when it fires.
+      if (this.timer === null) this.arm()
+      return 'refreshed'
+    }
+    if (nodes.size >= this.opts.maxNodes) {
+      stats.refused++
+      this.limited.warn('refused', { node, from: `${from.address}:${from.port}`, maxNodes: this.opts.maxNodes, refused: stats.refused }, 'node refused: maxNodes reached')
+      return 'refused'
+    }
+    const wall = Date.now()
+    const entry: Entry = { node, from, firstSeen: wall, lastSeen: wall, beatAt: now }
+    nodes.set(node, entry)
+    stats.registered++
+    this.limited.info('registered', { node, from: `${from.protocol}://${from.address}:${from.port}` }, 'node registered')
+    if (this.timer === null) this.arm()
+    this.emit('registered', this.info(entry, now))
+    return 'registered'
+  }
+
+  /** The wire text of msgId 11's reply: every live node followed by one space. */
+  listText(): string {
+    let out = ''
+    for (const node of this.state.nodes.keys()) out += node + ' '
+    return out
+  }
+
+  nodes(): NodeInfo[] {
+    const now = performance.now()
+    return [...this.state.nodes.values()].map((e) => this.info(e, now))
+  }
+
+  get(node: string): NodeInfo | undefined {
+    const e = this.state.nodes.get(node)
+    return e && this.info(e, performance.now())
+  }
+
+  on<E extends HeartbeatEventName>(event: E, fn: Listener<E>, opts: { signal?: AbortSignal } = {}): () => void {
+    const set = this.state.listeners[event] as Set<Listener<E>>
+    if (!set) throw new TypeError(`heartbeat: unknown event ${JSON.stringify(event)}; expected "registered" or "expired"`)
+    if (opts.signal?.aborted) return () => {}
+    set.add(fn)
+    const off = () => {
+      set.delete(fn)
+      opts.signal?.removeEventListener('abort', off)
+    }
+    opts.signal?.addEventListener('abort', off, { once: true })
+    return off
+  }
+
+  /** Expire what is due (a reload may have left nodes past their TTL), then arm for the next deadline. */
+  arm(): void {
+    if (this.disposed) return
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.timer = null
+    const { nodes } = this.state
+    const ttl = this.opts.ttlMs
+    // Bounded: each pass either removes a node or stops.
+    for (const e of nodes.values()) {
+      const now = performance.now()
+      const left = e.beatAt + ttl - now
+      if (left > 0) {
+        // Timers may fire up to a millisecond early by this clock; the next pass catches that.
+        this.timer = setTimeout(this.fire, Math.ceil(left))
+        this.timer.unref()
+        return
+      }
+      nodes.delete(e.node)
+      this.state.stats.expired++
+      const silentMs = Math.round(now - e.beatAt)
+      this.log.info({ node: e.node, from: `${e.from.protocol}://${e.from.address}:${e.from.port}`, silentMs, ttlMs: ttl }, 'node expired')
+      this.emit('expired', { node: e.node, from: e.from, silentMs })
+    }
+  }
+
+  dispose(): void {
+    this.disposed = true
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.timer = null
+  }
+
+  private readonly fire = (): void => {
+    this.timer = null
+    this.arm()
+  }
+
+  private emit<E extends HeartbeatEventName>(event: E, payload: HeartbeatEvents[E]): void {
+    for (const fn of this.state.listeners[event] as Set<Listener<E>>) {
+      try {
+        fn(payload)
+      } catch (err) {
+        this.log.error({ err, event }, `heartbeat ${event} listener threw`)
+      }
+    }
+  }
+
+  private info(e: Entry, now: number): NodeInfo {
+    return { node: e.node, from: e.from, firstSeen: e.firstSeen, lastSeen: e.lastSeen, expiresInMs: Math.max(0, Math.round(e.beatAt + this.opts.ttlMs - now)) }
+  }
+}

@@ -1,0 +1,162 @@
+// locator: msgId 20 `resource` asks the live nodes (from the heartbeat
+// plugin) who holds it and answers with the first claimant's `host:port`, or
+// the not-found text after the timeout. Nodes answer with msgId 21
+// `resource\nhost:port`.
+import dgram from 'node:dgram'
+import { definePlugin, type PluginContext } from 'enet'
+import type { HeartbeatApi } from '../heartbeat/index.ts'
+import { createState, Lookups, type LocatorState, type LocatorStats } from './lookups.ts'
+import { MAX_ANSWER_BYTES, MSG, parseAnswer, validResource } from './msg.ts'
+import { throttle } from './throttle.ts'
+
+export interface LocatorApi {
+  /** Locate from inside the server (another plugin): the node's `host:port`, or null. */
+  locate(resource: string): Promise<string | null>
+  stats(): Readonly<LocatorStats>
+}
+
+const defaults = {
+  /** How long a locate waits for a claim. */
+  timeoutMs: 1_000,
+  /** The reply when nobody claims the resource in time (the Go demo's text). */
+  notFound: '没有找到',
+  /** The msgId of the reply to msgId 20. */
+  replyId: MSG.locate as number,
+  /** 'unicast': a framed query to each live node's beat-from address. 'broadcast': the Go demo's raw datagram to broadcastAddress:broadcastPort. */
+  mode: 'unicast' as 'unicast' | 'broadcast',
+  /** Loopback by default; a LAN's broadcast address (e.g. 192.168.1.255) in the Go demo's setting. */
+  broadcastAddress: '127.0.0.1',
+  broadcastPort: 6431,
+  /** 'raw': the datagram is the resource name (Go demo). 'enet': an enet UDP frame with msgId 20. */
+  broadcastFraming: 'raw' as 'raw' | 'enet',
+  /** Distinct names waiting at once, at most; a locate beyond that is answered not-found at once. */
+  maxPending: 1_024,
+  /** Remember a claim this long (0: off). A remembered node is forgotten when it expires. */
+  cacheMs: 0,
+  maxCache: 1_024,
+}
+type Options = typeof defaults
+
+const lookupsByCtx = new WeakMap<object, Lookups>()
+
+export default definePlugin<Options, LocatorApi>({
+  name: 'locator',
+  options: defaults,
+  dependencies: ['heartbeat'],
+  async setup(ctx) {
+    const o = checkOptions(ctx.options)
+    const data = ctx.data as { state?: LocatorState }
+    const state = (data.state ??= createState())
+    const heartbeat = () => ctx.use<HeartbeatApi>('heartbeat')
+    const ask = o.mode === 'broadcast' ? await broadcaster(ctx) : unicaster(ctx, heartbeat)
+    const lookups = new Lookups(state, o, ctx.log, ask)
+    lookupsByCtx.set(ctx, lookups)
+    ctx.onDispose(() => lookups.dispose())
+    // The subscription ends with this version (ctx.signal aborts on dispose).
+    heartbeat().on('expired', (e) => lookups.forget(e.node), { signal: ctx.signal })
+    return {
+      locate: (resource) => (validResource(resource, Buffer.byteLength(resource)) ? lookups.locate(resource) : Promise.resolve(null)),
+      stats: () => ({ ...state.stats }),
+    }
+  },
+  routes(ctx) {
+    const lookups = lookupsByCtx.get(ctx)!
+    const { notFound, replyId, timeoutMs } = ctx.options
+    const stats = lookups.state.stats
+    const limited = throttle(ctx.log)
+    return {
+      [MSG.locate]: {
+        // A locate waits up to timeoutMs: it must not hold up the requests behind it on its connection.
+        concurrent: true,
+        timeoutMs: timeoutMs + 1_000,
+        async handle(req) {
+          const name = req.text()
+          if (!validResource(name, req.data.length)) {
+            stats.bad++
+            limited.warn('bad-resource', { remote: `${req.remote.address}:${req.remote.port}`, bytes: req.data.length }, 'bad locate request: expected a resource name of 1-255 bytes without newline')
+            req.reply(replyId, notFound)
+            return
+          }
+          const node = await lookups.locate(name)
+          req.reply(replyId, node ?? notFound)
+        },
+      },
+      [MSG.answer](req) {
+        const answer = req.data.length <= MAX_ANSWER_BYTES ? parseAnswer(req.text(), ctx.use<HeartbeatApi>('heartbeat').parseNode) : null
+        if (answer === null) {
+          stats.malformed++
+          limited.warn('malformed-answer', { remote: `${req.remote.address}:${req.remote.port}`, bytes: req.data.length, malformed: stats.malformed }, 'malformed locate answer dropped: expected resource\\nhost:port')
+          return
+        }
+        const answered = lookups.answer(answer.resource, answer.node)
+        if (answered > 0) ctx.log.debug({ resource: answer.resource, node: answer.node, answered }, 'resource located')
+      },
+    }
+  },
+})
+
+function checkOptions(o: Options): Options {
+  const posInt = (k: keyof Options, min = 1) => {
+    if (!Number.isInteger(o[k]) || (o[k] as number) < min) throw new TypeError(`locator: ${k} must be an integer >= ${min}, got ${JSON.stringify(o[k])}`)
+  }
+  posInt('timeoutMs')
+  posInt('maxPending')
+  posInt('cacheMs', 0)
+  posInt('maxCache')
+  posInt('broadcastPort')
+  if (o.broadcastPort > 65535) throw new TypeError(`locator: broadcastPort must be 1-65535, got ${o.broadcastPort}`)
+  if (o.mode !== 'unicast' && o.mode !== 'broadcast') throw new TypeError(`locator: mode must be "unicast" or "broadcast", got ${JSON.stringify(o.mode)}`)
+  if (o.broadcastFraming !== 'raw' && o.broadcastFraming !== 'enet') throw new TypeError(`locator: broadcastFraming must be "raw" or "enet", got ${JSON.stringify(o.broadcastFraming)}`)
+  if (typeof o.notFound !== 'string') throw new TypeError(`locator: notFound must be a string, got ${typeof o.notFound}`)
+  return o
+}
+
+/** Default: one query per live node, to the address it beats from (over its TCP connection while that is open). */
+function unicaster(ctx: PluginContext<Options>, heartbeat: () => HeartbeatApi): (name: string) => number {
+  return (name) => {
+    let asked = 0
+    for (const n of heartbeat().nodes()) {
+      const from = n.from
+      if (from.protocol === 'tcp') {
+        const conn = ctx.server.connections.get(from.connId)
+        if (conn !== undefined && !conn.closed && conn.send(MSG.query, name)) asked++
+      } else if (from.protocol === 'udp') {
+        if (ctx.server.sendUdp(from.address, from.port, MSG.query, name)) asked++
+      }
+    }
+    return asked
+  }
+}
+
+/** Option: the Go demo's way, one datagram to a broadcast address; the socket lives as long as this version. */
+async function broadcaster(ctx: PluginContext<Options>): Promise<(name: string) => number> {
+  const { broadcastAddress, broadcastPort, broadcastFraming } = ctx.options
+  const socket = dgram.createSocket('udp4')
+  // A loopback target gets a loopback-only socket.
+  const loopback = broadcastAddress.startsWith('127.')
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject)
+    socket.bind(0, loopback ? '127.0.0.1' : undefined, () => {
+      socket.off('error', reject)
+      resolve()
+    })
+  }).catch((err) => {
+    socket.close()
+    throw err
+  })
+  socket.on('error', (err) => ctx.log.warn({ err }, 'locator broadcast socket error'))
+  socket.setBroadcast(true)
+  ctx.onDispose(() => new Promise<void>((resolve) => socket.close(() => resolve())))
+  ctx.log.info({ broadcastAddress, broadcastPort, framing: broadcastFraming }, 'locator broadcasts its queries')
+  return (name) => {
+    const body = Buffer.from(name)
+    let datagram = body
+    if (broadcastFraming === 'enet') {
+      datagram = Buffer.allocUnsafe(4 + body.length)
+      datagram.writeUInt32BE(MSG.query, 0)
+      body.copy(datagram, 4)
+    }
+    socket.send(datagram, broadcastPort, broadcastAddress)
+    return 1
+  }
+}

@@ -1,0 +1,154 @@
+// Pending locates. The table of waiting requests lives in ctx.data, so an
+// answer (msgId 21) that arrives after a reload, and is handled by the new
+// version, still reaches a locate the old version is running. Waiters and
+// their timers belong to the version that made them and end with it.
+import type { Logger } from 'pino'
+
+/** Called once with the node that claimed the resource, or null (timed out, or released on dispose). */
+export type Waiter = (node: string | null) => void
+
+export interface LocatorStats {
+  locates: number
+  found: number
+  notFound: number
+  /** Locates that joined a query already out for the same name. */
+  coalesced: number
+  /** Query waves sent, and datagrams/frames in them. */
+  waves: number
+  queries: number
+  answers: number
+  /** msgId 21 payloads that were not `resource\nhost:port`. */
+  malformed: number
+  /** Answers for a name nobody is waiting for (already answered or timed out). */
+  late: number
+  /** Locate requests with an empty, over-long or multi-line name. */
+  bad: number
+  /** Locates refused because maxPending names were already waiting. */
+  busy: number
+  cacheHits: number
+}
+
+export interface LocatorState {
+  pending: Map<string, Set<Waiter>>
+  /** resource → node that claimed it; only with cacheMs > 0, dropped when the node expires. */
+  cache: Map<string, { node: string; until: number }>
+  stats: LocatorStats
+}
+
+export function createState(): LocatorState {
+  return {
+    pending: new Map(),
+    cache: new Map(),
+    stats: { locates: 0, found: 0, notFound: 0, coalesced: 0, waves: 0, queries: 0, answers: 0, malformed: 0, late: 0, bad: 0, busy: 0, cacheHits: 0 },
+  }
+}
+
+export interface LookupOptions {
+  timeoutMs: number
+  maxPending: number
+  cacheMs: number
+  maxCache: number
+}
+
+export class Lookups {
+  /** This version's waiters, so dispose can release exactly them. */
+  private readonly mine = new Set<Waiter>()
+
+  constructor(
+    readonly state: LocatorState,
+    private readonly opts: LookupOptions,
+    private readonly log: Logger,
+    /** Sends the query for `name`; returns how many nodes were asked. */
+    private readonly ask: (name: string) => number,
+  ) {}
+
+  locate(name: string): Promise<string | null> {
+    const { pending, stats } = this.state
+    stats.locates++
+    const cached = this.cached(name)
+    if (cached !== null) {
+      stats.cacheHits++
+      stats.found++
+      return Promise.resolve(cached)
+    }
+    let set = pending.get(name)
+    if (set === undefined && pending.size >= this.opts.maxPending) {
+      stats.busy++
+      stats.notFound++
+      return Promise.resolve(null)
+    }
+    const fresh = set === undefined
+    if (fresh) pending.set(name, (set = new Set()))
+    else stats.coalesced++
+    const waiters = set!
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined
+      const waiter: Waiter = (node) => {
+        if (!this.mine.delete(waiter)) return
+        clearTimeout(timer)
+        waiters.delete(waiter)
+        if (waiters.size === 0 && pending.get(name) === waiters) pending.delete(name)
+        if (node === null) stats.notFound++
+        else stats.found++
+        resolve(node)
+      }
+      this.mine.add(waiter)
+      waiters.add(waiter)
+      timer = setTimeout(waiter, this.opts.timeoutMs, null)
+      if (!fresh) return
+      const asked = this.ask(name)
+      stats.waves++
+      stats.queries += asked
+      this.log.debug({ resource: name, asked }, 'locate query sent')
+      // Nobody to ask: waiting out the timeout could not change the answer.
+      if (asked === 0) for (const w of [...waiters]) w(null)
+    })
+  }
+
+  /** A node claims `resource`. Returns how many waiting locates it answered. */
+  answer(resource: string, node: string): number {
+    const { pending, stats } = this.state
+    stats.answers++
+    const waiters = pending.get(resource)
+    if (waiters === undefined) {
+      stats.late++
+      return 0
+    }
+    // First claim wins: later answers for this name find no waiters.
+    pending.delete(resource)
+    if (this.opts.cacheMs > 0) this.remember(resource, node)
+    const n = waiters.size
+    for (const w of [...waiters]) w(node)
+    return n
+  }
+
+  /** A node expired: forget what it claimed. */
+  forget(node: string): void {
+    for (const [resource, c] of this.state.cache) if (c.node === node) this.state.cache.delete(resource)
+  }
+
+  /** Release this version's waiters (they answer not-found) and their timers. */
+  dispose(): void {
+    for (const w of [...this.mine]) w(null)
+  }
+
+  get waiting(): number {
+    return this.mine.size
+  }
+
+  private cached(name: string): string | null {
+    if (this.opts.cacheMs <= 0) return null
+    const c = this.state.cache.get(name)
+    if (c === undefined) return null
+    if (c.until > Date.now()) return c.node
+    this.state.cache.delete(name)
+    return null
+  }
+
+  private remember(resource: string, node: string): void {
+    const cache = this.state.cache
+    cache.delete(resource)
+    if (cache.size >= this.opts.maxCache) cache.delete(cache.keys().next().value!)
+    cache.set(resource, { node, until: Date.now() + this.opts.cacheMs })
+  }
+}

@@ -1,0 +1,149 @@
+// The heartbeat plugin over real sockets: the Go enet wire format byte for
+// byte, expiry at the TTL (not 2×), bounds, bad payloads, and a reload that
+// keeps every node and moves the expiry timer to the new version.
+import { readFileSync } from 'node:fs'
+import { describe, expect, it } from 'vitest'
+import { UdpClient } from '../helpers/udp.ts'
+import { FrameClient } from '../helpers/frames.ts'
+import { LEVEL } from '../helpers/logs.ts'
+import { until } from '../helpers/until.ts'
+import { useBundled } from './bundled.ts'
+
+const b = useBundled()
+const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex')
+
+/** A raw UDP socket that keeps the exact bytes of every datagram it receives. */
+async function rawUdp(port: number) {
+  const c = await UdpClient.open(port)
+  b.onCleanup(() => c.close())
+  const raw: Buffer[] = []
+  c.socket.on('message', (m) => void raw.push(m))
+  return { c, raw, next: async (n: number) => (await c.waitFrames(n), raw[n - 1]!) }
+}
+
+describe('heartbeat wire format (Go enet compatible)', () => {
+  it('00 00 00 0a + host:port registers; 00 00 00 0b is answered with 00 00 00 0a + the node and a space', async () => {
+    const p = await b.start()
+    const { c, next } = await rawUdp(p.udpPort)
+    await c.sendRaw(hex('0000000b'))
+    expect(await next(1)).toEqual(hex('0000000a'))
+    await c.sendRaw(Buffer.concat([hex('0000000a'), Buffer.from('127.0.0.1:12345')]))
+    await c.sendRaw(hex('0000000b'))
+    expect((await next(2)).toString('hex')).toBe(Buffer.concat([hex('0000000a'), Buffer.from('127.0.0.1:12345 ')]).toString('hex'))
+  })
+
+  it('over TCP tlv-be: list is a frame with msgId 10, each node followed by a space; replyId is an option', async () => {
+    const p = await b.start({ heartbeat: { replyId: 12 } })
+    const c = await FrameClient.connect(p.tcpPort)
+    b.onCleanup(() => c.close())
+    c.write(hex('0000000a 0000000f 3132372e302e302e313a3132333435'))
+    c.send(10, 'node.example:80')
+    const reply = await c.request(11, '')
+    expect(reply).toMatchObject({ msgId: 12, text: '127.0.0.1:12345 node.example:80 ' })
+  })
+})
+
+describe('expiry', () => {
+  it('a silent node expires after the TTL, not 2×; a beating one stays; one log line each', async () => {
+    const ttl = 300
+    const p = await b.start({ heartbeat: { ttlMs: ttl } })
+    const c = await p.client('udp')
+    let lastA = 0
+    const beatA = () => {
+      lastA = performance.now()
+      c.send(10, '127.0.0.1:1001')
+    }
+    beatA()
+    // The producer's behaviour: beat every 50 ms (the test waits on the expiry, not on this).
+    const timer = setInterval(beatA, 50)
+    const tB = performance.now()
+    c.send(10, '127.0.0.1:1002')
+    expect((await c.request(11, '', { replyId: 10 })).data.toString()).toContain('127.0.0.1:1002 ')
+
+    await until(() => p.logs.find('node expired').length >= 1, 3 * ttl, 'B expired')
+    const bGone = performance.now() - tB
+    clearInterval(timer)
+    expect(bGone).toBeGreaterThanOrEqual(ttl)
+    expect(bGone).toBeLessThan(1.5 * ttl)
+    expect(p.logs.find('node expired')).toHaveLength(1)
+    expect(p.logs.find('node expired')[0]).toMatchObject({ level: LEVEL.info, plugin: 'heartbeat', node: '127.0.0.1:1002', ttlMs: ttl })
+    expect((await c.request(11, '', { replyId: 10 })).data.toString()).toBe('127.0.0.1:1001 ')
+
+    const stoppedAt = lastA
+    await until(() => p.logs.find('node expired').length >= 2, 3 * ttl, 'A expired')
+    const aGone = performance.now() - stoppedAt
+    expect(aGone).toBeGreaterThanOrEqual(ttl - 1)
+    expect(aGone).toBeLessThan(1.5 * ttl)
+    expect((await c.request(11, '', { replyId: 10 })).data.toString()).toBe('')
+  })
+})
+
+describe('bounds and bad input', () => {
+  it('bad host:port payloads are dropped, counted and logged; the server carries on', async () => {
+    const p = await b.start()
+    const { c, next } = await rawUdp(p.udpPort)
+    const bad = ['', 'localhost', '127.0.0.1:0', '127.0.0.1:65536', 'a b:1', ':80', 'host:-1', 'x'.repeat(300) + ':1', '127.0.0.1:1 ']
+    for (const text of bad) await c.send(10, text)
+    await c.sendRaw(hex('0000000a')) // a register with no data at all
+    await c.send(10, '[::1]:6430')
+    await c.send(11)
+    expect((await next(1)).subarray(4).toString()).toBe('[::1]:6430 ')
+    const lines = p.logs.find('bad heartbeat payload dropped', LEVEL.warn)
+    // Rate-limited: 5 lines a second per reason, the count in each.
+    expect(lines.length).toBe(5)
+    expect(lines.at(-1)).toMatchObject({ plugin: 'heartbeat', bad: 5 })
+  })
+
+  it('beyond maxNodes a new node is refused and counted; known nodes still refresh', async () => {
+    const p = await b.start({ heartbeat: { maxNodes: 2 } })
+    const c = await p.client('tcp')
+    c.send(10, 'a:1')
+    c.send(10, 'b:2')
+    c.send(10, 'c:3')
+    c.send(10, 'a:1')
+    expect((await c.request(11, '', { replyId: 10 })).data.toString()).toBe('b:2 a:1 ')
+    expect(p.logs.find('node refused', LEVEL.warn)).toEqual([expect.objectContaining({ node: 'c:3', maxNodes: 2, refused: 1 })])
+  })
+})
+
+describe('reload', () => {
+  it('keeps every node; the new version takes over the expiry timer and the old one is gone', async () => {
+    const ttl = 400
+    const p = await b.start({ heartbeat: { ttlMs: ttl } })
+    const c = await p.client('udp')
+    const t0 = performance.now()
+    c.send(10, '127.0.0.1:2001')
+    c.send(10, '127.0.0.1:2002')
+    expect((await c.request(11, '', { replyId: 10 })).data.toString()).toBe('127.0.0.1:2001 127.0.0.1:2002 ')
+
+    expect(await p.app.plugins.reload('heartbeat')).toMatchObject({ version: 2, status: 'active' })
+    await p.app.plugins.settled()
+    expect((await c.request(11, '', { replyId: 10 })).data.toString()).toBe('127.0.0.1:2001 127.0.0.1:2002 ')
+    expect(p.logs.find('registry carried over')[0]).toMatchObject({ version: 2, nodes: 2 })
+
+    await until(() => p.logs.find('node expired').length >= 2, 3 * ttl, 'both expired')
+    const gone = performance.now() - t0
+    expect(gone).toBeGreaterThanOrEqual(ttl)
+    expect(gone).toBeLessThan(1.5 * ttl)
+    // Logged by version 2 only: version 1's timer (armed for the same deadline) was cleared on dispose.
+    expect(p.logs.find('node expired').map((l) => [l.node, l.version])).toEqual([
+      ['127.0.0.1:2001', 2],
+      ['127.0.0.1:2002', 2],
+    ])
+    expect((await c.request(11, '', { replyId: 10 })).data.toString()).toBe('')
+  })
+})
+
+describe('docs/protocol.md', () => {
+  it('the fourth plugin of the docs loads, counts live nodes and announces expiry to TCP clients', async () => {
+    const md = readFileSync(new URL('../../docs/protocol.md', import.meta.url), 'utf8')
+    const src = /```ts\n(\/\/ plugins\/presence\/index\.ts\n[\s\S]*?)```/.exec(md)![1]!
+    // In a temp project the heartbeat folder is elsewhere; the import is type-only, erased on load.
+    const p = await b.start({ heartbeat: { ttlMs: 200 } }, { 'plugins/presence/index.ts': src })
+    const c = await p.client('tcp')
+    const expired = new Promise<string>((resolve) => c.on('message', (m) => m.msgId === 41 && resolve(m.data.toString())))
+    c.send(10, 'node.example:1')
+    expect((await c.request(40, '')).data.toString()).toBe('1')
+    expect(await expired).toBe('node.example:1')
+  })
+})

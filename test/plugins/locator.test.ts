@@ -1,0 +1,197 @@
+// The locator plugin: locate over TCP and UDP, found / not found at the
+// timeout, concurrent locates of one name, malformed answers, the broadcast
+// option, a reload with locates in flight, and the heartbeat subscription.
+import dgram from 'node:dgram'
+import { describe, expect, it } from 'vitest'
+import { startProducer, type Producer } from '../../examples/producer.ts'
+import { locate } from '../../examples/consumer.ts'
+import type { Client } from '../../core/client.ts'
+import { LEVEL } from '../helpers/logs.ts'
+import { UdpClient } from '../helpers/udp.ts'
+import { until } from '../helpers/until.ts'
+import { useBundled, type Bundled } from './bundled.ts'
+
+const b = useBundled()
+const NOT_FOUND = '没有找到'
+
+async function producer(p: Bundled, resources: string[], transport: 'udp' | 'tcp' = 'udp'): Promise<Producer> {
+  const node = await startProducer({ server: `127.0.0.1:${transport === 'udp' ? p.udpPort : p.tcpPort}`, resources, transport, intervalMs: 5_000 })
+  b.onCleanup(() => node.stop())
+  return node
+}
+
+/** A node the test drives by hand: it beats once and records the queries it gets. */
+async function manualNode(p: Bundled, node: string) {
+  const c = await UdpClient.open(p.udpPort)
+  b.onCleanup(() => c.close())
+  await c.send(10, node)
+  return c
+}
+
+/** Resolves once the server lists `n` nodes. */
+async function nodesLive(c: Client, n: number) {
+  for (let i = 0; i < 100; i++) {
+    const list = (await c.request(11, '', { replyId: 10 })).data.toString()
+    if (list.split(' ').filter(Boolean).length >= n) return
+  }
+  throw new Error(`fewer than ${n} nodes live`)
+}
+
+const ask = async (c: Client, name: string, timeoutMs = 3_000) => (await c.request(20, name, { timeoutMs })).data.toString()
+
+describe('locate', () => {
+  it.each(['udp', 'tcp'] as const)('over %s: the node that holds the resource answers; the other one stays silent', async (protocol) => {
+    const p = await b.start()
+    const holder = await producer(p, ['foo'])
+    const other = await producer(p, ['bar'])
+    const c = await p.client(protocol)
+    await nodesLive(c, 2)
+    expect(await ask(c, 'foo')).toBe(holder.node)
+    expect(holder.counts).toMatchObject({ queries: 1, answered: 1 })
+    await until(() => other.counts.queries === 1)
+    expect(other.counts.answered).toBe(0)
+    expect(await locate(c, 'bar')).toBe(other.node)
+  })
+
+  it('a node that beats over TCP is asked over its TCP connection', async () => {
+    const p = await b.start()
+    const holder = await producer(p, ['foo'], 'tcp')
+    const c = await p.client('udp')
+    await nodesLive(c, 1)
+    expect(await ask(c, 'foo')).toBe(holder.node)
+  })
+
+  it('not found: the configured text after the timeout (not before, not 2× later)', async () => {
+    const timeoutMs = 300
+    const p = await b.start({ locator: { timeoutMs, notFound: 'nope' } })
+    await producer(p, ['foo'])
+    const c = await p.client('udp')
+    await nodesLive(c, 1)
+    const t0 = performance.now()
+    expect(await ask(c, 'missing')).toBe('nope')
+    const ms = performance.now() - t0
+    expect(ms).toBeGreaterThanOrEqual(timeoutMs - 1)
+    expect(ms).toBeLessThan(1.5 * timeoutMs)
+  })
+
+  it('with no live node the answer is not-found at once; bad names too', async () => {
+    const p = await b.start({ locator: { timeoutMs: 2_000 } })
+    const c = await p.client('tcp')
+    const t0 = performance.now()
+    expect(await ask(c, 'foo')).toBe(NOT_FOUND)
+    expect(await ask(c, '')).toBe(NOT_FOUND)
+    expect(await ask(c, 'a\nb')).toBe(NOT_FOUND)
+    expect(await ask(c, 'x'.repeat(256))).toBe(NOT_FOUND)
+    expect(performance.now() - t0).toBeLessThan(500)
+    expect(p.logs.find('bad locate request', LEVEL.warn)).toHaveLength(3)
+  })
+
+  it('concurrent locates of one name share one query and all get the answer; a waiting locate blocks nothing on its connection', async () => {
+    const p = await b.start()
+    const node = await manualNode(p, '127.0.0.1:7001')
+    const c1 = await p.client('tcp')
+    const c2 = await p.client('udp')
+    const c3 = await p.client('tcp')
+    await nodesLive(c1, 1)
+    const answers = [ask(c1, 'foo'), ask(c1, 'foo'), ask(c2, 'foo'), ask(c3, 'foo')]
+    await node.waitFrames(1)
+    expect(node.frames[0]).toMatchObject({ msgId: 20, text: 'foo' })
+    // c1 has two locates waiting; its next request is answered right away.
+    expect((await c1.request(11, '', { replyId: 10, timeoutMs: 500 })).data.toString()).toBe('127.0.0.1:7001 ')
+    await node.send(21, 'foo\n127.0.0.1:7001')
+    expect(await Promise.all(answers)).toEqual(Array(4).fill('127.0.0.1:7001'))
+    expect(node.frames).toHaveLength(1)
+  })
+
+  it('malformed answers are dropped and counted; a good one still wins; late answers are ignored', async () => {
+    const p = await b.start()
+    const node = await manualNode(p, '127.0.0.1:7002')
+    const c = await p.client('udp')
+    await nodesLive(c, 1)
+    const answer = ask(c, 'foo')
+    await node.waitFrames(1)
+    for (const bad of ['foo', '\n127.0.0.1:1', 'foo\n', 'foo\nnot an address', 'foo\n127.0.0.1:99999', '']) await node.send(21, bad)
+    await node.send(21, 'foo\n127.0.0.1:7002')
+    await node.send(21, 'foo\n127.0.0.1:7999')
+    expect(await answer).toBe('127.0.0.1:7002')
+    const lines = p.logs.find('malformed locate answer dropped', LEVEL.warn)
+    expect(lines).toHaveLength(5)
+    expect(lines.at(-1)).toMatchObject({ plugin: 'locator', malformed: 5 })
+    // The late claim found nobody waiting; the next locate asks again.
+    const again = ask(c, 'foo')
+    await node.waitFrames(2)
+    await node.send(21, 'foo\n127.0.0.1:7003')
+    expect(await again).toBe('127.0.0.1:7003')
+  })
+
+  it("broadcast mode sends the Go demo's raw query to the configured address", async () => {
+    const listener = dgram.createSocket('udp4')
+    await new Promise<void>((r) => listener.bind(0, '127.0.0.1', r))
+    b.onCleanup(() => new Promise<void>((r) => listener.close(() => r())))
+    const p = await b.start({ locator: { mode: 'broadcast', broadcastAddress: '127.0.0.1', broadcastPort: listener.address().port } })
+    const queries: string[] = []
+    listener.on('message', (m) => {
+      queries.push(m.toString('hex'))
+      const answer = Buffer.concat([Buffer.from('00000015', 'hex'), Buffer.from(`${m.toString()}\n127.0.0.1:7100`)])
+      listener.send(answer, p.udpPort, '127.0.0.1')
+    })
+    const c = await p.client('tcp')
+    expect(await ask(c, 'foo')).toBe('127.0.0.1:7100')
+    expect(queries).toEqual([Buffer.from('foo').toString('hex')])
+  })
+})
+
+describe('lifecycle', () => {
+  it('a locate in flight across a reload of the locator gets the answer the new version receives', async () => {
+    const p = await b.start()
+    const node = await manualNode(p, '127.0.0.1:7200')
+    const c = await p.client('tcp')
+    await nodesLive(c, 1)
+    const answer = ask(c, 'foo')
+    await node.waitFrames(1)
+    expect(await p.app.plugins.reload('locator')).toMatchObject({ version: 2, status: 'active', inflight: 0 })
+    expect(p.app.plugins.get('locator')).toMatchObject({ version: 2 })
+    await node.send(21, 'foo\n127.0.0.1:7200')
+    expect(await answer).toBe('127.0.0.1:7200')
+  })
+
+  it('dispose releases waiting locates (not-found) instead of letting them run to the timeout', async () => {
+    const p = await b.start({ locator: { timeoutMs: 5_000 } }, {}, { drainTimeoutMs: 20 })
+    const node = await manualNode(p, '127.0.0.1:7300')
+    const c = await p.client('udp')
+    await nodesLive(c, 1)
+    const t0 = performance.now()
+    const answer = ask(c, 'foo')
+    await node.waitFrames(1)
+    await p.app.plugins.reload('locator')
+    await p.app.plugins.settled()
+    expect(await answer).toBe(NOT_FOUND)
+    expect(performance.now() - t0).toBeLessThan(2_000)
+  })
+
+  it('cached claims are forgotten when the node expires; the heartbeat subscription ends with each locator version', async () => {
+    const probe = `import { definePlugin } from 'enet'
+export default definePlugin({
+  name: 'probe',
+  dependencies: ['heartbeat'],
+  routes: (ctx) => ({ 99: (req) => { req.reply(99, JSON.stringify(ctx.use('heartbeat').stats())) } }),
+})
+`
+    const p = await b.start({ heartbeat: { ttlMs: 300 }, locator: { cacheMs: 60_000, timeoutMs: 300 } }, { 'plugins/probe/index.ts': probe })
+    const holder = await producer(p, ['foo'])
+    const c = await p.client('udp')
+    await nodesLive(c, 1)
+    expect(await ask(c, 'foo')).toBe(holder.node)
+    expect(await ask(c, 'foo')).toBe(holder.node)
+    expect(holder.counts.queries).toBe(1)
+
+    for (let i = 0; i < 3; i++) await p.app.plugins.reload('locator')
+    await p.app.plugins.settled()
+    const stats = JSON.parse((await c.request(99, '')).data.toString())
+    expect(stats.subscribers).toEqual({ registered: 0, expired: 1 })
+
+    await holder.stop()
+    await until(() => p.logs.find('node expired').length === 1, 1_000, 'holder expired')
+    expect(await ask(c, 'foo')).toBe(NOT_FOUND)
+  })
+})
