@@ -157,7 +157,11 @@ export interface PluginContext<O = Record<string, unknown>, D extends object = R
   /** Timers that end with this version. */
   setInterval(fn: () => void, ms: number): NodeJS.Timeout
   setTimeout(fn: () => void, ms: number): NodeJS.Timeout
+  /** Cancel a timer made by ctx.setInterval / ctx.setTimeout. */
+  clearTimer(timer: NodeJS.Timeout): void
   onDispose(fn: () => void | Promise<void>): void
+  /** Announce something to other plugins: calls the onPluginMessage hook with `<plugin>:<topic>`. */
+  emit(topic: string, payload?: unknown): void
   /** The API another plugin's setup returned; it must be listed in `dependencies`. Look it up per use: a reload replaces it. */
   use<T = unknown>(plugin: string): T
 }

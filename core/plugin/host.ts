@@ -370,9 +370,15 @@ export class PluginHost {
     for (const dir of dirs) await this.sync(dir)
   }
 
-  /** Unload everything (server stop): drain and dispose each plugin. */
+  /** The API a plugin's setup returned (tests, embedding apps). */
+  api<T = unknown>(name: string): T | undefined {
+    return this.byName.get(name)?.current?.api as T | undefined
+  }
+
+  /** Unload everything (server stop): dependents first, then what they depend on. */
   async closeAll(): Promise<void> {
-    for (const r of this.byName.values()) if (r.current) this.unload(r, 'unloaded', performance.now())
+    const active = [...this.byName.values()].filter((r) => r.current).map((r) => ({ record: r, def: r.current!.def }))
+    for (const { record } of orderByDependencies(active).reverse()) this.unload(record, 'unloaded', performance.now())
     await this.settled()
   }
 }

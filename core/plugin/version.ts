@@ -55,7 +55,20 @@ export class PluginVersion implements InflightTracker {
         }, ms)
         return track(t)
       },
+      clearTimer: (t: NodeJS.Timeout) => {
+        clearTimeout(t)
+        timers.delete(t)
+      },
       onDispose: (fn: () => void | Promise<void>) => void this.disposers.push(fn),
+      emit: (topic: string, payload?: unknown) => {
+        const hook = deps.hooks.onPluginMessage
+        if (hook.taps.length === 0) return
+        try {
+          hook.call(`${name}:${topic}`, payload)
+        } catch (err) {
+          deps.log.error({ err, plugin: name, topic }, 'onPluginMessage tap threw')
+        }
+      },
       use: <T>(plugin: string) => deps.use(name, plugin) as T,
     })
   }

@@ -52,6 +52,8 @@ export default definePlugin<typeof defaults, HeartbeatApi>({
     // Nodes registered under the previous version keep their deadlines; this version's timer takes over.
     registry.arm()
     ctx.onDispose(() => registry.dispose())
+    // Other plugins and the app hear of expiry through the onPluginMessage hook too ('heartbeat:expired').
+    registry.on('expired', (e) => ctx.emit('expired', e), { signal: ctx.signal })
     registries.set(ctx, registry)
     if (ctx.version > 1) ctx.log.info({ nodes: registry.size }, 'registry carried over')
     return {

@@ -48,6 +48,8 @@ describe('expiry', () => {
     const ttl = 300
     const p = await b.start({ heartbeat: { ttlMs: ttl } })
     const c = await p.client('udp')
+    const announced: Array<[string, unknown]> = []
+    p.app.server.hooks.onPluginMessage.tap('test', (topic, payload) => void announced.push([topic, payload]))
     let lastA = 0
     const beatA = () => {
       lastA = performance.now()
@@ -68,6 +70,7 @@ describe('expiry', () => {
     expect(p.logs.find('node expired')).toHaveLength(1)
     expect(p.logs.find('node expired')[0]).toMatchObject({ level: LEVEL.info, plugin: 'heartbeat', node: '127.0.0.1:1002', ttlMs: ttl })
     expect((await c.request(11, '', { replyId: 10 })).data.toString()).toBe('127.0.0.1:1001 ')
+    expect(announced).toEqual([['heartbeat:expired', expect.objectContaining({ node: '127.0.0.1:1002' })]])
 
     const stoppedAt = lastA
     await until(() => p.logs.find('node expired').length >= 2, 3 * ttl, 'A expired')
