@@ -8,6 +8,7 @@ import net from 'node:net'
 import { assertMsgId, enetDatagram, tlvBE, toBuffer } from './codec.ts'
 import type { DatagramCodec, FrameCodec, FrameDecoder } from './codec.ts'
 import { EnetError } from './errors.ts'
+import { COOKIE_BYTES, COOKIE_CHALLENGE, COOKIE_ECHO, COOKIE_REQUEST } from './cookie.ts'
 import type { CloseReason, Payload } from './types.ts'
 
 export interface ReconnectOptions {
@@ -27,6 +28,11 @@ export interface ClientOptions {
   reconnect?: boolean | ReconnectOptions
   /** Bytes sent while not connected wait here up to this bound; default 1 MiB. */
   maxQueuedBytes?: number
+  /**
+   * UDP only: prove this client's address to a server in strict mode (a cookie
+   * round trip) before ready() resolves. Unasked challenges are answered anyway.
+   */
+  validateAddress?: boolean
 }
 
 export interface RequestOptions {
@@ -45,6 +51,8 @@ export interface ClientEvents {
   connect: []
   disconnect: [reason: CloseReason]
   error: [error: Error]
+  /** A strict-mode server challenged this UDP client and it answered. */
+  validated: []
 }
 
 interface Pending {
@@ -329,6 +337,7 @@ class UdpClient extends Client {
   private inflight = 0
   private drained: (() => void) | null = null
   private readonly scratch = { msgId: 0, data: Buffer.alloc(0) }
+  private readonly validate: boolean
 
   constructor(
     url: string,
@@ -338,6 +347,7 @@ class UdpClient extends Client {
     opts: ClientOptions,
   ) {
     super(url, host, port, opts)
+    this.validate = opts.validateAddress === true
     const family = net.isIP(host)
     if (family) this.bind(host, family)
     else
@@ -385,7 +395,10 @@ class UdpClient extends Client {
     // A loopback target gets a loopback-only socket: nothing else can reach it.
     const loopback = address === '::1' || address.startsWith('127.')
     s.bind({ port: 0, address: loopback ? address : undefined }, () => {
-      if (!this.ended) this.opened()
+      if (this.ended) return
+      // Padded so the server's challenge fits within 3× this datagram.
+      if (this.validate) s.send(this.codec.encode(COOKIE_REQUEST, Buffer.alloc(COOKIE_BYTES)), this.port, this.address)
+      else this.opened()
     })
   }
 
@@ -407,7 +420,15 @@ class UdpClient extends Client {
     // Short, oversized or lying datagrams are dropped, as the server does.
     if (msg.length < c.headerSize || msg.length - c.headerSize > this.maxPacketSize) return
     if (!c.decode(msg, this.scratch)) return
+    if (this.scratch.msgId === COOKIE_CHALLENGE) return this.answerChallenge(this.scratch.data)
     this.received(this.scratch.msgId, this.scratch.data)
+  }
+
+  private answerChallenge(cookie: Buffer): void {
+    this.socket?.send(this.codec.encode(COOKIE_ECHO, cookie), this.port, this.address, (err) => {
+      if (!err && !this.connected && !this.ended) this.opened()
+    })
+    this.emit('validated')
   }
 
   private readonly onSent = (err: Error | null): void => {

@@ -29,7 +29,25 @@ export const configSchema = z
     udp: endpoint<DatagramCodec>(['enet', 'tlv-be'], 'enet')
       .extend({
         maxPeers: int(1).default(10_000),
-
+        /** Datagrams per second the server takes in, from everyone together; beyond: dropped, counted. */
+        intakePerSec: int(1).default(200_000),
+        /** Per source IP and msgId: `{ "11": { perSec, burst } }`. Defaults guard the bundled plugins' msgIds. */
+        rateLimits: z
+          .record(z.string().regex(/^\d+$/, 'a msgId'), z.object({ perSec: int(1), burst: int(1) }).strict())
+          .default({ '10': { perSec: 100, burst: 200 }, '11': { perSec: 50, burst: 100 }, '20': { perSec: 50, burst: 100 } }),
+        /**
+         * Bytes sent to one UDP address: 3 × the bytes received from it, plus
+         * this refill per second and burst (anti-amplification: a spoofed
+         * source cannot turn the server into an amplifier).
+         */
+        replyBytesPerSec: int(0).default(4_096),
+        replyBurstBytes: int(0).default(8_192),
+        /**
+         * Address validation: an unproven address gets no reply larger than 3 × its
+         * request; it proves itself with a cookie round trip. 'auto': on when
+         * node authentication (plugins.options.heartbeat.secret) is configured.
+         */
+        strict: z.union([z.boolean(), z.literal('auto')]).default('auto'),
       })
       .strict()
       .default({}),
@@ -43,6 +61,8 @@ export const configSchema = z
         handlerTimeoutMs: int(1).default(5_000),
         maxInflightPerConn: int(1, 65_536).default(64),
         maxOutboundBytes: int(1).default(MiB),
+        /** Unsent bytes across all connections; beyond it the largest queues are closed first. */
+        maxOutboundTotalBytes: int(1).default(64 * MiB),
         drainTimeoutMs: int(0).default(5_000),
       })
       .strict()

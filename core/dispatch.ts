@@ -22,12 +22,16 @@ export function createCounters() {
     'drop.oversized-datagram': 0,
     'drop.bad-datagram': 0,
     'drop.max-peers': 0,
+    'drop.udp-intake': 0,
+    'drop.rate-limit': 0,
+    'drop.udp-reply-budget': 0,
     'refused.max-conn': 0,
     'refused.max-conn-per-ip': 0,
     'closed.frame-too-large': 0,
     'closed.frame-timeout': 0,
     'closed.idle-timeout': 0,
     'closed.slow-consumer': 0,
+    'closed.outbound-budget': 0,
   }
 }
 export type CounterName = keyof ReturnType<typeof createCounters>

@@ -148,14 +148,29 @@ export class Server implements EnetServer, TransportHost {
 
   private sweep(): void {
     const now = Date.now()
-    const { frameTimeoutMs, idleTimeoutMs } = this.config.limits
+    const { frameTimeoutMs, idleTimeoutMs, maxOutboundTotalBytes } = this.config.limits
+    let outbound = 0
     for (const conn of this.manager) {
+      if (conn instanceof TcpConnection) outbound += conn.unsent
       if (conn instanceof TcpConnection && conn.partialSince !== 0 && now - conn.partialSince > frameTimeoutMs) {
         this.rlog.warn('frame-timeout', { conn: conn.id, ms: frameTimeoutMs }, 'closing connection: frame not completed in time')
         conn.close('frame-timeout')
       } else if (now - conn.lastActive > idleTimeoutMs && conn.active === 0) {
         conn.close('idle-timeout')
       }
+    }
+    if (outbound > maxOutboundTotalBytes) this.shedOutbound(outbound, maxOutboundTotalBytes)
+  }
+
+  /** Over the global outbound budget: close the connections with the most unsent bytes first. */
+  private shedOutbound(total: number, budget: number): void {
+    const tcp = [...this.manager].filter((c): c is TcpConnection => c instanceof TcpConnection && c.unsent > 0).sort((a, b) => b.unsent - a.unsent)
+    for (const conn of tcp) {
+      if (total <= budget) break
+      total -= conn.unsent
+      this.counters['closed.outbound-budget']++
+      this.rlog.warn('outbound-budget', { conn: conn.id, unsent: conn.unsent, total, budget }, 'closing connection: global outbound budget exceeded, largest queue first')
+      conn.close('slow-consumer')
     }
   }
 
@@ -175,7 +190,14 @@ export class Server implements EnetServer, TransportHost {
     const bindKeys = changed.filter((k) => /^(tcp|udp)\.(host|port)$/.test(k))
     const restart = [...restartNeeded, ...bindKeys]
     // Settings that cannot change live keep their old value until a restart.
-    const applied: EnetConfig = { ...next, name: this.config.name, tcp: this.config.tcp, udp: this.config.udp }
+    const { tcp, udp } = this.config
+    const applied: EnetConfig = {
+      ...next,
+      name: this.config.name,
+      admin: this.config.admin,
+      tcp,
+      udp: { ...next.udp, enabled: udp.enabled, host: udp.host, port: udp.port, codec: udp.codec, maxPeers: udp.maxPeers },
+    }
     this.config = applied
     this.dispatcher.config = applied
     if (this.log.level !== applied.log.level) this.log.level = applied.log.level
@@ -183,6 +205,7 @@ export class Server implements EnetServer, TransportHost {
       for (const conn of this.manager) if (conn instanceof TcpConnection) conn.decoder.maxPacketSize = applied.limits.maxPacketSize
     }
     if (changed.some((k) => k.startsWith('limits.')) && this.state === 'listening') this.startSweeper()
+    if (changed.some((k) => k.startsWith('udp.') || k.startsWith('plugins.options.heartbeat'))) this.udp?.reconfigure()
     return restart
   }
 

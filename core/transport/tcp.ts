@@ -76,6 +76,11 @@ export class TcpConnection extends BaseConnection {
     this.close(reason)
   }
 
+  /** Bytes written and not yet taken by the kernel. */
+  get unsent(): number {
+    return this.socket.writableLength
+  }
+
   override roomAgain(): void {
     if (!this.paused || this.closed) return
     this.paused = false

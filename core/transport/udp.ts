@@ -5,11 +5,20 @@ import dgram from 'node:dgram'
 import net from 'node:net'
 import { toBuffer, type DatagramCodec } from '../codec.ts'
 import { BaseConnection } from '../connection.ts'
+import { COOKIE_CHALLENGE, COOKIE_ECHO, COOKIE_REQUEST, CookieJar } from '../cookie.ts'
+import { BucketMap, TokenBucket } from '../ratelimit.ts'
 import type { CloseReason, Payload } from '../types.ts'
 import type { TransportHost } from './host.ts'
 
+/** Credit earned by received bytes is capped, so a long-quiet peer cannot bank a flood. */
+const CREDIT_CAP = 64 * 1024
+/** Senders the server has budgets for without a session (sendUdp to a node's address). */
+const MAX_LOOSE_BUDGETS = 10_000
+
 export class UdpPeer extends BaseConnection {
   readonly protocol = 'udp' as const
+  /** Has echoed a cookie: proved it receives at this address. */
+  validated = false
 
   constructor(
     readonly key: string,
@@ -18,13 +27,15 @@ export class UdpPeer extends BaseConnection {
     family: string,
     private readonly transport: UdpTransport,
     host: TransportHost,
+    /** Bytes this address may still be sent: 3 × what it sent us, plus a refill. */
+    readonly budget: TokenBucket,
   ) {
     super({ address, port, family }, host)
   }
 
   send(msgId: number, data?: Payload): boolean {
     if (this.closed) return false
-    return this.transport.sendTo(this.transport.codec.encode(msgId, toBuffer(data)), this.remote.port, this.remote.address)
+    return this.transport.sendTo(this.transport.codec.encode(msgId, toBuffer(data)), this.remote.port, this.remote.address, this)
   }
 
   protected release(_reason: CloseReason): void {
@@ -37,11 +48,46 @@ export class UdpTransport {
   private readonly peers = new Map<string, UdpPeer>()
   private readonly decoded = { msgId: 0, data: Buffer.alloc(0) }
   private accepting = true
+  private readonly intake: TokenBucket
+  private readonly perSource = new BucketMap(() => new TokenBucket(1, 1), 100_000)
+  private readonly loose: BucketMap
+  private readonly cookies = new CookieJar()
 
   constructor(
     private readonly host: TransportHost,
     readonly codec: DatagramCodec,
-  ) {}
+  ) {
+    const u = host.config.udp
+    this.intake = new TokenBucket(u.intakePerSec, u.intakePerSec)
+    this.loose = new BucketMap(() => this.newBudget(false), MAX_LOOSE_BUDGETS)
+  }
+
+  /** Address validation is on: explicitly, or 'auto' with node authentication configured. */
+  get strict(): boolean {
+    const { udp, plugins } = this.host.config
+    return udp.strict === true || (udp.strict === 'auto' && typeof plugins.options.heartbeat?.secret === 'string')
+  }
+
+  private newBudget(validated: boolean): TokenBucket {
+    const u = this.host.config.udp
+    // An unproven address in strict mode earns only credit: 3 × what it sent.
+    return !validated && this.strict ? new TokenBucket(0, 0) : new TokenBucket(u.replyBytesPerSec, u.replyBurstBytes)
+  }
+
+  /** Live config change: rates apply to the buckets already made. */
+  reconfigure(): void {
+    const u = this.host.config.udp
+    this.intake.perSec = this.intake.burst = u.intakePerSec
+    // Sources start afresh under new rates; budgets of live peers take the new refill.
+    this.perSource.clear()
+    for (const peer of this.peers.values()) {
+      if (peer.budget.burst === 0 && !this.strict) peer.validated = true
+      if (peer.validated || !this.strict) {
+        peer.budget.perSec = u.replyBytesPerSec
+        peer.budget.burst = u.replyBurstBytes
+      }
+    }
+  }
 
   listen(hostname: string, port: number): Promise<{ host: string; port: number }> {
     const socket = dgram.createSocket({ type: net.isIPv6(hostname) ? 'udp6' : 'udp4', reuseAddr: false })
@@ -59,37 +105,80 @@ export class UdpTransport {
     })
   }
 
+  // Cheapest checks first: a flood is turned away before it costs a lookup,
+  // a session or a log line.
   private receive(msg: Buffer, rinfo: dgram.RemoteInfo): void {
     const host = this.host
-    const { limits } = host.config
+    const { limits, udp } = host.config
+    const now = performance.now()
+    if (!this.intake.take(1, now)) return this.dropped('udp-intake', rinfo, msg.length)
+    if (msg.length < this.codec.headerSize) return this.dropped('short-datagram', rinfo, msg.length)
+    if (msg.length - this.codec.headerSize > limits.maxPacketSize) return this.dropped('oversized-datagram', rinfo, msg.length)
+    const out = this.decoded
+    if (!this.codec.decode(msg, out)) return this.dropped('bad-datagram', rinfo, msg.length)
+    const rate = udp.rateLimits[out.msgId]
+    if (rate !== undefined && !this.perSource.get(`${rinfo.address}|${out.msgId}`, () => new TokenBucket(rate.perSec, rate.burst, now)).take(1, now)) {
+      return this.dropped('rate-limit', rinfo, msg.length)
+    }
     const from = `${rinfo.address}:${rinfo.port}`
-    if (msg.length < this.codec.headerSize) return this.dropped('short-datagram', from, msg.length)
-    if (msg.length - this.codec.headerSize > limits.maxPacketSize) return this.dropped('oversized-datagram', from, msg.length)
     let peer = this.peers.get(from)
     if (peer === undefined) {
       if (!this.accepting) return
-      if (this.peers.size >= host.config.udp.maxPeers) return this.dropped('max-peers', from, msg.length)
-      peer = new UdpPeer(from, rinfo.address, rinfo.port, rinfo.family, this, host)
+      if (this.peers.size >= udp.maxPeers) return this.dropped('max-peers', rinfo, msg.length)
+      peer = new UdpPeer(from, rinfo.address, rinfo.port, rinfo.family, this, host, this.newBudget(false))
       this.peers.set(from, peer)
       host.opened(peer)
       // An onConnStart tap may have refused this peer (a ban list, say).
       if (peer.closed) return
     }
     peer.lastActive = Date.now()
-    const out = this.decoded
-    if (!this.codec.decode(msg, out)) return this.dropped('bad-datagram', from, msg.length)
-    if (peer.load >= limits.maxInflightPerConn) return this.dropped('queue-full', from, msg.length, peer)
+    peer.budget.credit(3 * msg.length, CREDIT_CAP)
+    if (out.msgId >= COOKIE_CHALLENGE) return this.cookie(peer, out.msgId, out.data)
+    if (peer.load >= limits.maxInflightPerConn) return this.dropped('queue-full', rinfo, msg.length, peer)
     host.dispatcher.deliver(peer, out.msgId, out.data)
   }
 
-  private dropped(reason: 'short-datagram' | 'oversized-datagram' | 'max-peers' | 'bad-datagram' | 'queue-full', from: string, bytes: number, peer?: UdpPeer): void {
+  /** The address-validation round trip; msgIds from 0xFFFFFF00 up are the transport's own. */
+  private cookie(peer: UdpPeer, msgId: number, data: Buffer): void {
+    const { address, port } = peer.remote
+    if (msgId === COOKIE_REQUEST) {
+      this.challenge(peer)
+    } else if (msgId === COOKIE_ECHO && !peer.validated && this.cookies.check(address, port, data)) {
+      peer.validated = true
+      const u = this.host.config.udp
+      peer.budget.perSec = u.replyBytesPerSec
+      peer.budget.burst = u.replyBurstBytes
+      peer.budget.credit(u.replyBurstBytes, CREDIT_CAP)
+    }
+  }
+
+  private challenge(peer: UdpPeer): void {
+    this.sendTo(this.codec.encode(COOKIE_CHALLENGE, this.cookies.make(peer.remote.address, peer.remote.port)), peer.remote.port, peer.remote.address, peer)
+  }
+
+  private dropped(
+    reason: 'udp-intake' | 'short-datagram' | 'oversized-datagram' | 'max-peers' | 'bad-datagram' | 'queue-full' | 'rate-limit',
+    rinfo: dgram.RemoteInfo,
+    bytes: number,
+    peer?: UdpPeer,
+  ): void {
+    const from = `${rinfo.address}:${rinfo.port}`
     this.host.count(`drop.${reason}`)
     this.host.rlog.warn(`udp:${reason}`, { remote: from, bytes }, `datagram dropped: ${reason}`)
     this.host.dispatcher.drop(reason, peer, undefined, from)
   }
 
-  sendTo(buf: Buffer, port: number, address: string): boolean {
+  /** Every datagram the server sends passes the destination's byte budget. */
+  sendTo(buf: Buffer, port: number, address: string, peer?: UdpPeer): boolean {
     if (this.socket === null) return false
+    const budget = peer?.budget ?? this.peers.get(`${address}:${port}`)?.budget ?? this.loose.get(`${address}:${port}`)
+    if (!budget.take(buf.length)) {
+      this.host.count('drop.udp-reply-budget')
+      this.host.rlog.warn('udp-reply-budget', { remote: `${address}:${port}`, bytes: buf.length }, 'reply dropped: destination over its byte budget')
+      // An unproven peer is told how to prove its address (the challenge fits its 3× credit).
+      if (peer && !peer.validated && this.strict && buf.length > 12) this.challenge(peer)
+      return false
+    }
     this.socket.send(buf, port, address)
     return true
   }

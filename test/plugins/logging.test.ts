@@ -71,7 +71,8 @@ describe('logging plugin', () => {
 
   it('rate-limits lines per source IP and reports what it held back', async () => {
     const p = await b.start({ logging: { burst: 10, perSecond: 1 } })
-    const c = await p.client('udp')
+    // Over TCP: UDP's own per-source msgId limits (udp.rateLimits) would stop this flood before any handler.
+    const c = await p.client('tcp')
     for (let i = 0; i < 200; i++) c.send(11)
     let replies = 0
     c.on('message', () => replies++)
