@@ -27,6 +27,13 @@ export class TokenBucket {
     return true
   }
 
+  /** New rates; tokens above the new burst are dropped. */
+  set(perSec: number, burst: number): void {
+    this.perSec = perSec
+    this.burst = burst
+    this.tokens = Math.min(this.tokens, burst)
+  }
+
   /** Add tokens beyond the refill (e.g. credit earned by received bytes), up to `cap`. */
   credit(n: number, cap: number): void {
     this.tokens = Math.min(Math.max(cap, this.burst), this.tokens + n)

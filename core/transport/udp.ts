@@ -77,15 +77,11 @@ export class UdpTransport {
   /** Live config change: rates apply to the buckets already made. */
   reconfigure(): void {
     const u = this.host.config.udp
-    this.intake.perSec = this.intake.burst = u.intakePerSec
+    this.intake.set(u.intakePerSec, u.intakePerSec)
     // Sources start afresh under new rates; budgets of live peers take the new refill.
     this.perSource.clear()
     for (const peer of this.peers.values()) {
-      if (peer.budget.burst === 0 && !this.strict) peer.validated = true
-      if (peer.validated || !this.strict) {
-        peer.budget.perSec = u.replyBytesPerSec
-        peer.budget.burst = u.replyBurstBytes
-      }
+      if (peer.validated || !this.strict) peer.budget.set(u.replyBytesPerSec, u.replyBurstBytes)
     }
   }
 
@@ -146,8 +142,7 @@ export class UdpTransport {
     } else if (msgId === COOKIE_ECHO && !peer.validated && this.cookies.check(address, port, data)) {
       peer.validated = true
       const u = this.host.config.udp
-      peer.budget.perSec = u.replyBytesPerSec
-      peer.budget.burst = u.replyBurstBytes
+      peer.budget.set(u.replyBytesPerSec, u.replyBurstBytes)
       peer.budget.credit(u.replyBurstBytes, CREDIT_CAP)
     }
   }
