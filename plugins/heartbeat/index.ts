@@ -37,6 +37,8 @@ const defaults = {
   maxNodes: 1_024,
   /** The msgId that answers msgId 11. */
   replyId: MSG.listReply as number,
+  /** Over UDP the list reply is cut to this many bytes (one datagram); data `N` asks for page N. */
+  udpListBytes: 1_200,
 }
 
 export default definePlugin<typeof defaults, HeartbeatApi>({
@@ -76,6 +78,7 @@ export default definePlugin<typeof defaults, HeartbeatApi>({
     const registry = registries.get(ctx)!
     const limited = throttle(ctx.log)
     const replyId = ctx.options.replyId
+    const udpListBytes = ctx.options.udpListBytes
     return {
       [MSG.register](req) {
         const node = req.data.length <= MAX_NODE_LENGTH ? parseNode(req.text()) : null
@@ -87,7 +90,10 @@ export default definePlugin<typeof defaults, HeartbeatApi>({
         registry.beat(node, { protocol: req.conn.protocol, address: req.remote.address, port: req.remote.port, connId: req.conn.id })
       },
       [MSG.list](req) {
-        req.reply(replyId, registry.listText())
+        if (req.conn.protocol !== 'udp') return void req.reply(replyId, registry.listText())
+        // The Go consumer sends anything with 11: only a small decimal number picks a page.
+        const page = /^\d{1,6}$/.test(req.text()) ? Number(req.text()) : 0
+        req.reply(replyId, registry.listPage(udpListBytes, page))
       },
     }
   },

@@ -138,6 +138,29 @@ export class Registry {
     return out
   }
 
+  /**
+   * Page `page` (from 0) of the list, cut at node boundaries to at most
+   * `maxBytes`: over UDP the reply fits one datagram, so a spoofed `11`
+   * cannot fetch a list hundreds of times its size.
+   */
+  listPage(maxBytes: number, page: number): string {
+    let out = ''
+    let bytes = 0
+    let current = 0
+    for (const node of this.state.nodes.keys()) {
+      const len = Buffer.byteLength(node) + 1
+      if (bytes + len > maxBytes && bytes > 0) {
+        if (current === page) return out
+        current++
+        out = ''
+        bytes = 0
+      }
+      bytes += len
+      if (current === page) out += node + ' '
+    }
+    return current === page ? out : ''
+  }
+
   nodes(): NodeInfo[] {
     const now = performance.now()
     return [...this.state.nodes.values()].map((e) => this.info(e, now))

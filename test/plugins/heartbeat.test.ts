@@ -97,6 +97,27 @@ describe('bounds and bad input', () => {
     expect(lines.at(-1)).toMatchObject({ plugin: 'heartbeat', bad: 5 })
   })
 
+  it('over UDP the node list fits one datagram: paged by node, a plain 11 gets page 0', async () => {
+    const p = await b.start()
+    const tcp = await p.client('tcp')
+    const all = Array.from({ length: 150 }, (_, i) => `node-${String(i).padStart(3, '0')}.example:${6000 + i}`)
+    for (const n of all) tcp.send(10, n)
+    expect((await tcp.request(11, '', { replyId: 10 })).data.toString()).toBe(all.join(' ') + ' ')
+    const udp = await p.client('udp')
+    const pages: string[] = []
+    for (let page = 0; page < 10; page++) {
+      const text = (await udp.request(11, page === 0 ? '' : String(page), { replyId: 10 })).data.toString()
+      if (text === '') break
+      expect(Buffer.byteLength(text)).toBeLessThanOrEqual(1_200)
+      expect(text.endsWith(' ')).toBe(true)
+      pages.push(text)
+    }
+    expect(pages.length).toBeGreaterThan(1)
+    expect(pages.join('')).toBe(all.join(' ') + ' ')
+    // Whatever a Go consumer puts in its 11 that is not a page number means page 0.
+    expect((await udp.request(11, 'list please', { replyId: 10 })).data.toString()).toBe(pages[0])
+  })
+
   it('beyond maxNodes a new node is refused and counted; known nodes still refresh', async () => {
     const p = await b.start({ heartbeat: { maxNodes: 2 } })
     const c = await p.client('tcp')
