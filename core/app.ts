@@ -131,8 +131,10 @@ export class App {
   }
 
   async close(): Promise<void> {
+    // The server stops accepting in this same tick; watchers close meanwhile.
+    const closing = this.server.close()
     await Promise.all([this.pluginWatcher?.close(), this.configWatcher?.close(), this.admin?.close()])
-    await this.server.close()
+    await closing
   }
 }
 

@@ -56,6 +56,8 @@ export interface ClientEvents {
 }
 
 interface Pending {
+  /** The connection its frame went out on (numbered from 1); a request queued while down belongs to the next. */
+  conn: number
   replyId: number
   timeoutMs: number
   resolve(m: Message): void
@@ -134,7 +136,7 @@ export abstract class Client extends EventEmitter<ClientEvents> {
       return Promise.reject(err)
     }
     return new Promise((resolve, reject) => {
-      const p: Pending = { replyId, timeoutMs, resolve, reject, timer: undefined }
+      const p: Pending = { conn: this.connected ? this.conns : this.conns + 1, replyId, timeoutMs, resolve, reject, timer: undefined }
       p.timer = setTimeout(this.onTimeout, timeoutMs, p)
       const list = this.waiting.get(replyId)
       if (list) list.push(p)
@@ -156,6 +158,7 @@ export abstract class Client extends EventEmitter<ClientEvents> {
   protected abstract shutdown(): Promise<void>
 
   protected opened(): void {
+    this.conns++
     this.connected = true
     const queue = this.queue
     this.queue = []
@@ -180,6 +183,24 @@ export abstract class Client extends EventEmitter<ClientEvents> {
     this.emit('message', m)
   }
 
+  /**
+   * The connection dropped: requests written on it will never be answered,
+   * and with no correlation id on the wire a reply on the next connection
+   * would be matched to them. They fail now; requests queued since wait on.
+   */
+  protected failWritten(err: EnetError): void {
+    for (const [replyId, list] of this.waiting) {
+      const keep = list.filter((p) => p.conn > this.conns)
+      for (const p of list) {
+        if (p.conn > this.conns) continue
+        clearTimeout(p.timer)
+        p.reject(err)
+      }
+      if (keep.length) this.waiting.set(replyId, keep)
+      else this.waiting.delete(replyId)
+    }
+  }
+
   /** Rejects everyone waiting: requests, ready() callers, queued sends. */
   protected fail(err: EnetError): void {
     for (const list of this.waiting.values()) {
@@ -200,6 +221,9 @@ export abstract class Client extends EventEmitter<ClientEvents> {
   protected report(err: Error): void {
     if (this.listenerCount('error') > 0) this.emit('error', err)
   }
+
+  /** Connections opened so far. */
+  protected conns = 0
 
   private readonly onTimeout = (p: Pending): void => {
     const list = this.waiting.get(p.replyId)
@@ -317,6 +341,7 @@ class TcpClient extends Client {
     this.decoder = null
     if (wasUp) this.emit('disconnect', this.ended ? 'client-close' : this.downReason)
     if (this.ended) return
+    if (wasUp) this.failWritten(new EnetError('ENET_ERR_NOT_CONNECTED', [`${this.url} (connection lost before the reply)`]))
     if (this.backoff) {
       const b = this.backoff
       const base = Math.min(b.maxMs, b.initialMs * b.factor ** this.attempt++)

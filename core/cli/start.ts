@@ -27,8 +27,9 @@ export async function startCommand(argv: string[], out: NodeJS.WritableStream = 
         process.exit(1)
       }
       stopping = true
+      const closing = app.close()
       app.server.log.info({ signal }, 'stopping')
-      app.close().then(
+      closing.then(
         () => resolve(0),
         (err) => {
           process.stderr.write(`enet: error while stopping: ${(err as Error).message}\n`)
