@@ -16,6 +16,8 @@ export class TokenBucket {
 
   /** Take `n` tokens if there are that many; refills by elapsed time first. */
   take(n: number, now = performance.now()): boolean {
+    // A caller's cached clock may be older than this bucket: never refill backwards.
+    if (now < this.at) now = this.at
     // Credit above the burst is kept; only the refill stops at the burst.
     const t = this.tokens >= this.burst ? this.tokens : Math.min(this.burst, this.tokens + ((now - this.at) * this.perSec) / 1000)
     this.at = now

@@ -52,6 +52,12 @@ export class UdpTransport {
   private readonly perSource = new BucketMap(() => new TokenBucket(1, 1), 100_000)
   private readonly loose: BucketMap
   private readonly cookies = new CookieJar()
+  /**
+   * The clock read when the last datagram arrived. Replies sent while handling
+   * it reuse it; a reply sent later by an async handler sees an older time,
+   * which only makes its budget refill later (never a larger budget).
+   */
+  private now = performance.now()
 
   constructor(
     private readonly host: TransportHost,
@@ -106,7 +112,7 @@ export class UdpTransport {
   private receive(msg: Buffer, rinfo: dgram.RemoteInfo): void {
     const host = this.host
     const { limits, udp } = host.config
-    const now = performance.now()
+    const now = (this.now = performance.now())
     if (!this.intake.take(1, now)) return this.dropped('udp-intake', rinfo, msg.length)
     if (msg.length < this.codec.headerSize) return this.dropped('short-datagram', rinfo, msg.length)
     if (msg.length - this.codec.headerSize > limits.maxPacketSize) return this.dropped('oversized-datagram', rinfo, msg.length)
@@ -167,7 +173,7 @@ export class UdpTransport {
   sendTo(buf: Buffer, port: number, address: string, peer?: UdpPeer): boolean {
     if (this.socket === null) return false
     const budget = peer?.budget ?? this.peers.get(`${address}:${port}`)?.budget ?? this.loose.get(`${address}:${port}`)
-    if (!budget.take(buf.length)) {
+    if (!budget.take(buf.length, this.now)) {
       this.host.count('drop.udp-reply-budget')
       this.host.rlog.warn('udp-reply-budget', { remote: `${address}:${port}`, bytes: buf.length }, 'reply dropped: destination over its byte budget')
       // An unproven peer is told how to prove its address (the challenge fits its 3× credit).
