@@ -1,0 +1,216 @@
+// The client library's shared half: request/reply matching (FIFO per reply
+// msgId: the wire has no correlation id), queueing while down, events.
+import { EventEmitter } from 'node:events'
+import { assertMsgId, toBuffer } from '../codec.ts'
+import type { DatagramCodec, FrameCodec } from '../codec.ts'
+import { EnetError } from '../errors.ts'
+import type { CloseReason, Payload } from '../types.ts'
+
+export interface ReconnectOptions {
+  initialMs?: number
+  maxMs?: number
+  factor?: number
+  /** 0.5 spreads each delay uniformly over ±50%. */
+  jitter?: number
+}
+
+export interface ClientOptions {
+  /** A FrameCodec for tcp:// (default tlv-be), a DatagramCodec for udp:// (default enet). */
+  codec?: FrameCodec | DatagramCodec
+  /** Largest data size accepted from the server; default 1 MiB. */
+  maxPacketSize?: number
+  /** TCP only; default on: 100 ms, ×2, at most 5 s, ±50% jitter. */
+  reconnect?: boolean | ReconnectOptions
+  /** Bytes sent while not connected wait here up to this bound; default 1 MiB. */
+  maxQueuedBytes?: number
+  /**
+   * UDP only: prove this client's address to a server in strict mode (a cookie
+   * round trip) before ready() resolves. Unasked challenges are answered anyway.
+   */
+  validateAddress?: boolean
+}
+
+export interface RequestOptions {
+  /** The msgId of the expected reply; default the request's msgId. */
+  replyId?: number
+  timeoutMs?: number
+}
+
+export interface Message {
+  msgId: number
+  data: Buffer
+}
+
+export interface ClientEvents {
+  message: [message: Message]
+  connect: []
+  disconnect: [reason: CloseReason]
+  error: [error: Error]
+  /** A strict-mode server challenged this UDP client and it answered. */
+  validated: []
+}
+
+export interface Pending {
+  /** The connection its frame went out on (numbered from 1); a request queued while down belongs to the next. */
+  conn: number
+  replyId: number
+  timeoutMs: number
+  resolve(m: Message): void
+  reject(e: Error): void
+  timer: NodeJS.Timeout | undefined
+}
+
+export const MiB = 1024 * 1024
+
+export abstract class Client extends EventEmitter<ClientEvents> {
+  abstract readonly protocol: 'tcp' | 'udp'
+  abstract readonly localPort: number | undefined
+  connected = false
+  /** Set by close(), or when a connection is lost for good (no reconnect). */
+  protected ended: EnetError | null = null
+  protected readonly maxPacketSize: number
+  private readonly maxQueuedBytes: number
+  private readonly waiting = new Map<number, Pending[]>()
+  private queue: Buffer[] = []
+  private queuedBytes = 0
+  private readyWaiters: Array<{ resolve(): void; reject(e: Error): void }> = []
+  private closing: Promise<void> | null = null
+
+  constructor(
+    readonly url: string,
+    readonly host: string,
+    readonly port: number,
+    opts: ClientOptions,
+  ) {
+    super()
+    this.maxPacketSize = opts.maxPacketSize ?? MiB
+    this.maxQueuedBytes = opts.maxQueuedBytes ?? MiB
+  }
+
+  /** Resolves once connected (TCP) or bound (UDP). */
+  ready(): Promise<void> {
+    if (this.connected) return Promise.resolve()
+    if (this.ended) return Promise.reject(this.ended)
+    return new Promise((resolve, reject) => this.readyWaiters.push({ resolve, reject }))
+  }
+
+  send(msgId: number, data?: Payload): void {
+    assertMsgId(msgId)
+    const frame = this.encode(msgId, toBuffer(data))
+    if (this.connected) return this.write(frame)
+    if (this.ended) throw this.ended
+    if (this.queuedBytes + frame.length > this.maxQueuedBytes) {
+      throw new EnetError('ENET_ERR_NOT_CONNECTED', [`${this.url} (send queue full at ${this.maxQueuedBytes} bytes)`])
+    }
+    this.queue.push(frame)
+    this.queuedBytes += frame.length
+  }
+
+  request(msgId: number, data?: Payload, opts: RequestOptions = {}): Promise<Message> {
+    const replyId = opts.replyId ?? msgId
+    const timeoutMs = opts.timeoutMs ?? 5000
+    try {
+      assertMsgId(replyId)
+      this.send(msgId, data)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return new Promise((resolve, reject) => {
+      const p: Pending = { conn: this.connected ? this.conns : this.conns + 1, replyId, timeoutMs, resolve, reject, timer: undefined }
+      p.timer = setTimeout(this.onTimeout, timeoutMs, p)
+      const list = this.waiting.get(replyId)
+      if (list) list.push(p)
+      else this.waiting.set(replyId, [p])
+    })
+  }
+
+  /** Rejects pending requests, stops reconnecting and releases the socket. */
+  close(): Promise<void> {
+    if (this.closing) return this.closing
+    this.ended = new EnetError('ENET_ERR_CLIENT_CLOSED')
+    this.fail(this.ended)
+    this.closing = this.shutdown()
+    return this.closing
+  }
+
+  protected abstract encode(msgId: number, data: Buffer): Buffer
+  protected abstract write(frame: Buffer): void
+  protected abstract shutdown(): Promise<void>
+
+  protected opened(): void {
+    this.conns++
+    this.connected = true
+    const queue = this.queue
+    this.queue = []
+    this.queuedBytes = 0
+    for (const frame of queue) this.write(frame)
+    const waiters = this.readyWaiters
+    this.readyWaiters = []
+    for (const w of waiters) w.resolve()
+    this.emit('connect')
+  }
+
+  protected received(msgId: number, data: Buffer): void {
+    const list = this.waiting.get(msgId)
+    if (!list && this.listenerCount('message') === 0) return
+    const m: Message = { msgId, data }
+    if (list) {
+      const p = list.shift()!
+      if (list.length === 0) this.waiting.delete(msgId)
+      clearTimeout(p.timer)
+      p.resolve(m)
+    }
+    this.emit('message', m)
+  }
+
+  /**
+   * The connection dropped: requests written on it will never be answered,
+   * and with no correlation id on the wire a reply on the next connection
+   * would be matched to them. They fail now; requests queued since wait on.
+   */
+  protected failWritten(err: EnetError): void {
+    for (const [replyId, list] of this.waiting) {
+      const keep = list.filter((p) => p.conn > this.conns)
+      for (const p of list) {
+        if (p.conn > this.conns) continue
+        clearTimeout(p.timer)
+        p.reject(err)
+      }
+      if (keep.length) this.waiting.set(replyId, keep)
+      else this.waiting.delete(replyId)
+    }
+  }
+
+  /** Rejects everyone waiting: requests, ready() callers, queued sends. */
+  protected fail(err: EnetError): void {
+    for (const list of this.waiting.values()) {
+      for (const p of list) {
+        clearTimeout(p.timer)
+        p.reject(err)
+      }
+    }
+    this.waiting.clear()
+    const waiters = this.readyWaiters
+    this.readyWaiters = []
+    for (const w of waiters) w.reject(err)
+    this.queue = []
+    this.queuedBytes = 0
+  }
+
+  /** 'error' is informational here (reconnect handles it): never crash a user who did not listen. */
+  protected report(err: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err)
+  }
+
+  /** Connections opened so far. */
+  protected conns = 0
+
+  private readonly onTimeout = (p: Pending): void => {
+    const list = this.waiting.get(p.replyId)
+    const i = list ? list.indexOf(p) : -1
+    if (i < 0) return
+    list!.splice(i, 1)
+    if (list!.length === 0) this.waiting.delete(p.replyId)
+    p.reject(new EnetError('ENET_ERR_REQUEST_TIMEOUT', [p.replyId, p.timeoutMs]))
+  }
+}
