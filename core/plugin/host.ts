@@ -2,19 +2,18 @@
 // setup, then swap routes and taps in one synchronous step; the old version
 // drains and is disposed afterwards. Any failure before the swap leaves the
 // old version serving (vite restartServer, c12 watch).
-import { existsSync, readdirSync, statSync } from 'node:fs'
-import { basename, join } from 'node:path'
+import { basename } from 'node:path'
 import type { EnetConfig } from '../config.ts'
-import { EnetError, describe, toError, type ErrorCode } from '../errors.ts'
+import { EnetError, toError, type ErrorCode } from '../errors.ts'
 import type { PluginEvent } from '../hooks.ts'
 import { importFresh } from '../jiti.ts'
 import { compileTable, type Route } from '../router.ts'
 import type { Server } from '../server.ts'
 import type { PluginDefinition, PluginServer, RouteTable } from '../types.ts'
+import { PluginFailure, entryFile, firstLine, orderByDependencies, scanPluginDirs, validateDefinition } from './discover.ts'
 import { PluginVersion, withTimeout } from './version.ts'
 
-const ENTRY_FILES = ['index.ts', 'index.mts', 'index.js', 'index.mjs']
-const NAME = /^[a-z0-9][a-z0-9._-]*$/i
+export { entryFile, scanPluginDirs } from './discover.ts'
 
 export interface PluginInfo {
   name: string
@@ -42,36 +41,6 @@ interface PluginRecord {
 interface DirQueue {
   running: Promise<void> | null
   again: boolean
-}
-
-class PluginFailure extends Error {
-  constructor(
-    readonly error: EnetError,
-    readonly file: string,
-  ) {
-    super(error.message)
-  }
-}
-
-export function entryFile(dir: string): string | null {
-  for (const f of ENTRY_FILES) {
-    const file = join(dir, f)
-    if (existsSync(file)) return file
-  }
-  return null
-}
-
-/** Folders with an entry file in the given plugin dirs. */
-export function scanPluginDirs(dirs: string[]): string[] {
-  const out: string[] = []
-  for (const root of dirs) {
-    if (!existsSync(root)) continue
-    for (const name of readdirSync(root).sort()) {
-      const dir = join(root, name)
-      if (!name.startsWith('.') && name !== 'node_modules' && statSync(dir).isDirectory() && entryFile(dir)) out.push(dir)
-    }
-  }
-  return out
 }
 
 export class PluginHost {
@@ -383,37 +352,3 @@ export class PluginHost {
   }
 }
 
-function firstLine(err: unknown): string {
-  return describe(err).split('\n')[0]!
-}
-
-function validateDefinition(def: unknown, dirName: string, file: string): asserts def is PluginDefinition {
-  const bad = (what: string) => new PluginFailure(new EnetError('ENET_ERR_PLUGIN_INVALID', [dirName, file, what]), file)
-  if (typeof def !== 'object' || def === null) throw bad(`default export must be definePlugin({...}) or a plain object, got ${def === null ? 'null' : typeof def}`)
-  const d = def as Record<string, unknown>
-  if (typeof d.name !== 'string' || !NAME.test(d.name)) throw bad(`name must be a string of letters, digits, ".", "_" or "-", got ${JSON.stringify(d.name)}`)
-  if (d.routes !== undefined && typeof d.routes !== 'object' && typeof d.routes !== 'function') throw bad('routes must be an object or a function of ctx')
-  for (const k of ['setup', 'dispose'] as const) if (d[k] !== undefined && typeof d[k] !== 'function') throw bad(`${k} must be a function`)
-  if (d.options !== undefined && (typeof d.options !== 'object' || d.options === null)) throw bad('options must be an object of defaults')
-  if (d.dependencies !== undefined && !(Array.isArray(d.dependencies) && d.dependencies.every((x) => typeof x === 'string'))) throw bad('dependencies must be an array of plugin names')
-}
-
-/** Dependencies first; a cycle or a missing dependency is left to fail at activation. */
-function orderByDependencies<T extends { def: PluginDefinition }>(items: T[]): T[] {
-  const byName = new Map(items.map((i) => [i.def.name, i]))
-  const out: T[] = []
-  const state = new Map<string, 'visiting' | 'done'>()
-  const visit = (i: T) => {
-    const s = state.get(i.def.name)
-    if (s) return
-    state.set(i.def.name, 'visiting')
-    for (const dep of i.def.dependencies ?? []) {
-      const d = byName.get(dep)
-      if (d) visit(d)
-    }
-    state.set(i.def.name, 'done')
-    out.push(i)
-  }
-  for (const i of items) visit(i)
-  return out
-}
