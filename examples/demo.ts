@@ -3,8 +3,12 @@
 // `npm run demo` (or `enet demo`) runs it; it checks what it shows and exits
 // 0 when every step went as described, 1 otherwise.
 //
-//   node bin/run.mjs examples/demo.ts
+//   node bin/run.mjs examples/demo.ts [--secret S]
+//
+// With a secret the nodes authenticate (docs/auth.md): producers sign, and a
+// forged, unsigned beat is shown to be refused.
 import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
 import { App, PluginHost, Server, resolveConfig } from '../core/index.ts'
 import { isMain } from './args.ts'
 import { listNodes, locate, NOT_FOUND, openConsumer } from './consumer.ts'
@@ -19,6 +23,8 @@ export interface DemoOptions {
   locateTimeoutMs?: number
   /** The whole demo gives up (exit 1) after this. */
   deadlineMs?: number
+  /** Node authentication: the heartbeat secret, given to the server and the producers. */
+  secret?: string
 }
 
 const PLUGINS = fileURLToPath(new URL('../plugins', import.meta.url))
@@ -28,6 +34,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
   const out = opts.out ?? ((line: string) => void process.stdout.write(line + '\n'))
   const ttlMs = opts.ttlMs ?? 1_500
   const locateTimeoutMs = opts.locateTimeoutMs ?? 500
+  const secret = opts.secret
   const t0 = performance.now()
   const elapsed = () => `${((performance.now() - t0) / 1000).toFixed(1)}s`
   const say = (who: string, text: string) => out(`${elapsed().padStart(5)}  ${who.padEnd(9)} ${text}`)
@@ -42,7 +49,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
       dirs: [PLUGINS],
       watch: false,
       strict: true,
-      options: { heartbeat: { ttlMs }, locator: { timeoutMs: locateTimeoutMs } },
+      options: { heartbeat: { ttlMs, ...(secret === undefined ? {} : { secret }) }, locator: { timeoutMs: locateTimeoutMs } },
     },
   })
   // The server's own log lines about nodes, shown next to what the consumer sees.
@@ -50,10 +57,10 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
     write(chunk: string) {
       for (const raw of chunk.split('\n')) {
         if (!raw) continue
-        const line = JSON.parse(raw) as { msg?: string; level: number; node?: string; silentMs?: number }
+        const line = JSON.parse(raw) as { msg?: string; level: number; node?: string; silentMs?: number; reason?: string }
         if (line.msg === 'node registered') say('[server]', `heartbeat: node ${line.node} registered`)
         else if (line.msg === 'node expired') say('[server]', `heartbeat: node ${line.node} expired, silent for ${line.silentMs} ms`)
-        else if (line.level >= 40) say('[server]', `${line.level >= 50 ? 'error' : 'warning'}: ${line.msg}`)
+        else if (line.level >= 40) say('[server]', `${line.level >= 50 ? 'error' : 'warning'}: ${line.msg}${line.reason ? ` (${line.reason})` : ''}`)
       }
     },
   }
@@ -72,16 +79,22 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
   const steps = async () => {
     await app.plugins.loadAll()
     const { tcp, udp } = await server.listen()
-    say('demo', `server on tcp ${tcp!.host}:${tcp!.port}, udp ${udp!.host}:${udp!.port}; heartbeat TTL ${ttlMs} ms`)
+    say('demo', `server on tcp ${tcp!.host}:${tcp!.port}, udp ${udp!.host}:${udp!.port}; heartbeat TTL ${ttlMs} ms${secret === undefined ? '' : '; nodes authenticate (HMAC)'}`)
     const target = `127.0.0.1:${udp!.port}`
     const log = (line: string) => say('producer', line.replace(/^producer /, ''))
-    const a = await startProducer({ server: target, resources: [RESOURCE], intervalMs: Math.round(ttlMs / 3), log })
+    const a = await startProducer({ server: target, resources: [RESOURCE], intervalMs: Math.round(ttlMs / 3), secret, log })
     producers.push(a)
-    const b = await startProducer({ server: target, resources: [], intervalMs: Math.round(ttlMs / 3), log })
+    const b = await startProducer({ server: target, resources: [], intervalMs: Math.round(ttlMs / 3), secret, log })
     producers.push(b)
 
-    const c = (consumer.client = openConsumer(target))
+    // With a secret the server is in strict mode (udp.strict 'auto'): the consumer proves its address first.
+    const c = (consumer.client = openConsumer(target, 'udp', { validateAddress: secret !== undefined }))
     await c.ready()
+    const FORGED = '127.0.0.1:9'
+    if (secret !== undefined) {
+      say('forger', `beats "${FORGED}" unsigned`)
+      c.send(10, FORGED)
+    }
     let nodes: string[] = []
     // Bounded: the first beats are on their way; give them one beat period or so.
     for (let i = 0; i < 50 && !(nodes.includes(a.node) && nodes.includes(b.node)); i++) {
@@ -90,6 +103,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
     }
     say('consumer', `live nodes: ${nodes.join(' ') || '(none)'}`)
     check(nodes.includes(a.node) && nodes.includes(b.node), 'both producers should be live')
+    if (secret !== undefined) check(!nodes.includes(FORGED), `the unsigned beat of ${FORGED} should have been refused`)
 
     const where = await locate(c, RESOURCE)
     say('consumer', `where is "${RESOURCE}"? ${where ?? NOT_FOUND}`)
@@ -138,5 +152,6 @@ function pause(ms: number): Promise<void> {
 }
 
 if (isMain(import.meta.url)) {
-  runDemo().then((code) => (process.exitCode = code))
+  const { values } = parseArgs({ options: { secret: { type: 'string' } } })
+  runDemo({ secret: values.secret ?? process.env.ENET_SECRET }).then((code) => (process.exitCode = code))
 }

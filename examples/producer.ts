@@ -1,11 +1,14 @@
 // A node of the demo protocol: it serves some resources at `host:port`,
 // announces that address to the enet server every second (msgId 10), and
 // answers the server's locate queries (msgId 20 `resource`) for the resources
-// it holds with msgId 21 `resource\nhost:port`.
+// it holds with msgId 21 `resource\nhost:port`. With a secret (node
+// authentication, docs/auth.md) both are signed, answers for the query id the
+// server sent (`resource\nqid`).
 //
-//   node bin/run.mjs examples/producer.ts --server 127.0.0.1:6430 --listen 127.0.0.1:0 --resource foo
+//   node bin/run.mjs examples/producer.ts --server 127.0.0.1:6430 --listen 127.0.0.1:0 --resource foo [--secret S]
 import net from 'node:net'
 import { parseArgs } from 'node:util'
+import { signMessage } from '../core/auth.ts'
 import { connect, type Client, type Message } from '../core/client.ts'
 import { isMain, parseHostPort } from './args.ts'
 
@@ -21,6 +24,8 @@ export interface ProducerOptions {
   intervalMs?: number
   /** Beat over UDP (default, as the Go demo) or TCP. */
   transport?: 'udp' | 'tcp'
+  /** The server's heartbeat `secret`: sign beats and answers. Default none (the Go demo's plain text). */
+  secret?: string
   /** Progress lines; default none. */
   log?: (line: string) => void
 }
@@ -53,10 +58,12 @@ export async function startProducer(opts: ProducerOptions): Promise<Producer> {
   client.on('message', (m: Message) => {
     if (m.msgId !== MSG.query) return
     counts.queries++
-    const name = m.data.toString('utf8')
+    // `resource`, or `resource\nqid` from a server that wants signed answers.
+    const [name = '', queryId] = m.data.toString('utf8').split('\n', 2)
     if (!resources.has(name)) return
     counts.answered++
-    client.send(MSG.answer, `${name}\n${node}`)
+    const answer = `${name}\n${node}`
+    client.send(MSG.answer, opts.secret === undefined ? answer : signMessage(opts.secret, MSG.answer, answer, { queryId }))
     log(`producer ${node}: query "${name}" → I have it`)
   })
   try {
@@ -67,11 +74,11 @@ export async function startProducer(opts: ProducerOptions): Promise<Producer> {
   }
   const beat = () => {
     counts.beats++
-    client.send(MSG.beat, node)
+    client.send(MSG.beat, opts.secret === undefined ? node : signMessage(opts.secret, MSG.beat, node))
   }
   beat()
   const timer = setInterval(beat, opts.intervalMs ?? 1_000)
-  log(`producer ${node}: beating to ${opts.server} every ${opts.intervalMs ?? 1_000} ms, holding ${resources.size ? [...resources].map((r) => `"${r}"`).join(', ') : 'nothing'}`)
+  log(`producer ${node}: beating to ${opts.server}${opts.secret === undefined ? '' : ' (signed)'} every ${opts.intervalMs ?? 1_000} ms, holding ${resources.size ? [...resources].map((r) => `"${r}"`).join(', ') : 'nothing'}`)
 
   let stopping: Promise<void> | null = null
   return {
@@ -99,6 +106,7 @@ async function main(argv: string[]): Promise<number> {
       resource: { type: 'string', multiple: true, default: [] },
       interval: { type: 'string', default: '1000' },
       tcp: { type: 'boolean', default: false },
+      secret: { type: 'string' },
     },
   })
   const intervalMs = Number(values.interval)
@@ -110,6 +118,7 @@ async function main(argv: string[]): Promise<number> {
     resources: values.resource,
     intervalMs,
     transport: values.tcp ? 'tcp' : 'udp',
+    secret: values.secret ?? process.env.ENET_SECRET,
     log: (line) => console.log(line),
   })
   await new Promise<void>((resolve) => {

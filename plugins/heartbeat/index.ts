@@ -1,12 +1,19 @@
 // heartbeat: nodes announce `host:port` (msgId 10); anyone lists the live
 // ones (msgId 11 → msgId 10). Dependents get the registry through
 // ctx.use('heartbeat'): see HeartbeatApi.
-import { definePlugin } from 'enet'
+import { definePlugin, verifyMessage, type VerifyResult } from 'enet'
 import { MAX_NODE_LENGTH, MSG, parseNode } from './msg.ts'
-import { createState, Registry, type HeartbeatEventName, type HeartbeatEvents, type HeartbeatState, type HeartbeatStats, type NodeInfo } from './registry.ts'
+import { createState, Registry, upgradeState, type HeartbeatEventName, type HeartbeatEvents, type HeartbeatState, type HeartbeatStats, type NodeInfo } from './registry.ts'
 import { throttle } from './throttle.ts'
 
 export type { ExpiredEvent, HeartbeatEvents, HeartbeatStats, NodeInfo, NodeSource } from './registry.ts'
+
+/** Node authentication, when a secret is configured: checks a signed payload (docs/auth.md). */
+export interface NodeAuth {
+  readonly maxSkewMs: number
+  /** Tag, clock and replay check of a signed `data` for `msgId`; answers pass the query id they answer. */
+  verify(msgId: number, data: Buffer, queryId?: string): VerifyResult
+}
 
 /** What `ctx.use('heartbeat')` returns. Look it up per use: a reload of heartbeat replaces it (the nodes and subscriptions stay). */
 export interface HeartbeatApi {
@@ -23,12 +30,15 @@ export interface HeartbeatApi {
   on<E extends HeartbeatEventName>(event: E, fn: (event: HeartbeatEvents[E]) => void, opts?: { signal?: AbortSignal }): () => void
   /** `host:port` validated as msgId 10 validates it, or null. */
   parseNode(text: string): string | null
+  /** Null unless `secret` is set; the locator checks its answers with it, so the secret is configured once. */
+  readonly auth: NodeAuth | null
   /** Counters since the first load, and how many subscriptions are live. */
   stats(): Readonly<HeartbeatStats & { live: number; subscribers: Record<HeartbeatEventName, number> }>
 }
 
 /** This version's registry, by context: module scope belongs to one version, ctx.data to all. */
 const registries = new WeakMap<object, Registry>()
+const auths = new WeakMap<object, NodeAuth | null>()
 
 const defaults = {
   /** A node silent for this long is dropped. */
@@ -39,17 +49,29 @@ const defaults = {
   replyId: MSG.listReply as number,
   /** Over UDP the list reply is cut to this many bytes (one datagram); data `N` asks for page N. */
   udpListBytes: 1_200,
+  /** Node authentication (docs/auth.md): beats and locate answers must be signed with this. Off when unset. */
+  secret: undefined as string | undefined,
+  /** A signed message whose timestamp is further than this from the server's clock is refused. */
+  maxSkewMs: 30_000,
 }
 
 export default definePlugin<typeof defaults, HeartbeatApi>({
   name: 'heartbeat',
   options: defaults,
   setup(ctx) {
-    const { ttlMs, maxNodes } = ctx.options
+    const { ttlMs, maxNodes, secret, maxSkewMs } = ctx.options
     if (!Number.isInteger(ttlMs) || ttlMs < 1) throw new TypeError(`heartbeat: ttlMs must be a positive integer, got ${JSON.stringify(ttlMs)}`)
     if (!Number.isInteger(maxNodes) || maxNodes < 1) throw new TypeError(`heartbeat: maxNodes must be a positive integer, got ${JSON.stringify(maxNodes)}`)
+    if (secret !== undefined && (typeof secret !== 'string' || secret.length < 16)) {
+      throw new TypeError(`heartbeat: secret must be a string of at least 16 characters (e.g. openssl rand -hex 32), got ${typeof secret === 'string' ? `${secret.length} characters` : JSON.stringify(secret)}`)
+    }
+    if (!Number.isInteger(maxSkewMs) || maxSkewMs < 1) throw new TypeError(`heartbeat: maxSkewMs must be a positive integer, got ${JSON.stringify(maxSkewMs)}`)
     const data = ctx.data as { state?: HeartbeatState }
-    const state = (data.state ??= createState())
+    const state = upgradeState((data.state ??= createState()))
+    const replay = state.replay
+    const auth: NodeAuth | null =
+      secret === undefined ? null : { maxSkewMs, verify: (msgId, bytes, queryId) => verifyMessage(secret, msgId, bytes, { maxSkewMs, replay, queryId }) }
+    auths.set(ctx, auth)
     const registry = new Registry(state, { ttlMs, maxNodes }, ctx.log, throttle(ctx.log))
     // Nodes registered under the previous version keep their deadlines; this version's timer takes over.
     registry.arm()
@@ -67,8 +89,10 @@ export default definePlugin<typeof defaults, HeartbeatApi>({
       },
       on: (event, fn, opts) => registry.on(event, fn, opts),
       parseNode,
+      auth,
       stats: () => ({
         ...state.stats,
+        authFailed: { ...state.stats.authFailed },
         live: state.nodes.size,
         subscribers: { registered: state.listeners.registered.size, expired: state.listeners.expired.size },
       }),
@@ -79,12 +103,24 @@ export default definePlugin<typeof defaults, HeartbeatApi>({
     const limited = throttle(ctx.log)
     const replyId = ctx.options.replyId
     const udpListBytes = ctx.options.udpListBytes
+    const auth = auths.get(ctx)!
+    const stats = registry.state.stats
     return {
       [MSG.register](req) {
-        const node = req.data.length <= MAX_NODE_LENGTH ? parseNode(req.text()) : null
+        let body = req.data
+        if (auth !== null) {
+          const v = auth.verify(MSG.register, req.data)
+          if (!v.ok) {
+            stats.authFailed[v.reason]++
+            limited.warn(`auth-${v.reason}`, { remote: `${req.remote.address}:${req.remote.port}`, reason: v.reason, authFailed: stats.authFailed[v.reason] }, 'heartbeat dropped: authentication failed')
+            return
+          }
+          body = v.body
+        }
+        const node = body.length <= MAX_NODE_LENGTH ? parseNode(body.toString('utf8')) : null
         if (node === null) {
-          registry.state.stats.bad++
-          limited.warn('bad-node', { remote: `${req.remote.address}:${req.remote.port}`, bytes: req.data.length, bad: registry.state.stats.bad }, 'bad heartbeat payload dropped: expected host:port')
+          stats.bad++
+          limited.warn('bad-node', { remote: `${req.remote.address}:${req.remote.port}`, bytes: body.length, bad: stats.bad }, 'bad heartbeat payload dropped: expected host:port')
           return
         }
         registry.beat(node, { protocol: req.conn.protocol, address: req.remote.address, port: req.remote.port, connId: req.conn.id })

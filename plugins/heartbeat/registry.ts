@@ -7,6 +7,7 @@
 // first entry is always the next to expire. A beat is O(1); the timer fires at
 // the first entry's deadline, expires what is due and re-arms for the next.
 import type { Logger } from 'pino'
+import { ReplayCache, type AuthFailure } from 'enet'
 import type { Throttle } from './throttle.ts'
 
 export type NodeProtocol = 'tcp' | 'udp' | 'inject'
@@ -53,6 +54,8 @@ export interface HeartbeatStats {
   refused: number
   /** Payloads of msgId 10 that were not a valid `host:port`. */
   bad: number
+  /** With a secret: beats dropped, by reason (unsigned beats count as `malformed`). */
+  authFailed: Record<AuthFailure, number>
 }
 
 interface Entry {
@@ -69,14 +72,24 @@ export interface HeartbeatState {
   nodes: Map<string, Entry>
   listeners: { [E in HeartbeatEventName]: Set<Listener<E>> }
   stats: HeartbeatStats
+  /** Tags of signed beats and locate answers seen within the skew window (node authentication). */
+  replay: ReplayCache
 }
 
 export function createState(): HeartbeatState {
   return {
     nodes: new Map(),
     listeners: { registered: new Set(), expired: new Set() },
-    stats: { registered: 0, refreshed: 0, expired: 0, refused: 0, bad: 0 },
+    stats: { registered: 0, refreshed: 0, expired: 0, refused: 0, bad: 0, authFailed: { 'bad-tag': 0, replay: 0, skew: 0, malformed: 0 } },
+    replay: new ReplayCache(),
   }
+}
+
+/** A state made by a version of this plugin from before node authentication lacks its fields. */
+export function upgradeState(state: HeartbeatState): HeartbeatState {
+  state.replay ??= new ReplayCache()
+  state.stats.authFailed ??= { 'bad-tag': 0, replay: 0, skew: 0, malformed: 0 }
+  return state
 }
 
 export interface RegistryOptions {

@@ -2,11 +2,17 @@
 // plugin) who holds it and answers with the first claimant's `host:port`, or
 // the not-found text after the timeout. Nodes answer with msgId 21
 // `resource\nhost:port`.
+//
+// Node authentication follows heartbeat's `secret` (one secret, read through
+// heartbeat's API on each use, so a change applies without reloading this
+// plugin): queries carry a query id, `resource\nqid`, and an answer counts
+// only when signed for that id (docs/auth.md).
+import { randomBytes } from 'node:crypto'
 import dgram from 'node:dgram'
-import { definePlugin, type PluginContext } from 'enet'
+import { definePlugin, parseSigned, type AuthFailure, type PluginContext } from 'enet'
 import type { HeartbeatApi } from '../heartbeat/index.ts'
-import { createState, Lookups, type LocatorState, type LocatorStats } from './lookups.ts'
-import { MAX_ANSWER_BYTES, MSG, parseAnswer, validResource } from './msg.ts'
+import { createState, Lookups, upgradeState, type LocatorState, type LocatorStats } from './lookups.ts'
+import { MAX_ANSWER_BYTES, MSG, parseAnswer, queryText, validResource } from './msg.ts'
 import { throttle } from './throttle.ts'
 
 export interface LocatorApi {
@@ -46,17 +52,19 @@ export default definePlugin<Options, LocatorApi>({
   async setup(ctx) {
     const o = checkOptions(ctx.options)
     const data = ctx.data as { state?: LocatorState }
-    const state = (data.state ??= createState())
+    const state = upgradeState((data.state ??= createState()))
     const heartbeat = () => ctx.use<HeartbeatApi>('heartbeat')
     const ask = o.mode === 'broadcast' ? await broadcaster(ctx) : unicaster(ctx, heartbeat)
-    const lookups = new Lookups(state, o, ctx.log, ask)
+    // Random, not a counter: an answer signed before a restart must not fit a query made after it.
+    const newQueryId = () => (heartbeat().auth === null ? undefined : randomBytes(8).toString('hex'))
+    const lookups = new Lookups(state, o, ctx.log, ask, newQueryId)
     lookupsByCtx.set(ctx, lookups)
     ctx.onDispose(() => lookups.dispose())
     // The subscription ends with this version (ctx.signal aborts on dispose).
     heartbeat().on('expired', (e) => lookups.forget(e.node), { signal: ctx.signal })
     return {
       locate: (resource) => (validResource(resource, Buffer.byteLength(resource)) ? lookups.locate(resource) : Promise.resolve(null)),
-      stats: () => ({ ...state.stats }),
+      stats: () => ({ ...state.stats, authFailed: { ...state.stats.authFailed } }),
     }
   },
   routes(ctx) {
@@ -64,6 +72,10 @@ export default definePlugin<Options, LocatorApi>({
     const { notFound, replyId, timeoutMs } = ctx.options
     const stats = lookups.state.stats
     const limited = throttle(ctx.log)
+    const refuse = (remote: { address: string; port: number }, reason: AuthFailure) => {
+      stats.authFailed[reason]++
+      limited.warn(`auth-${reason}`, { remote: `${remote.address}:${remote.port}`, reason, authFailed: stats.authFailed[reason] }, 'locate answer dropped: authentication failed')
+    }
     return {
       [MSG.locate]: {
         // A locate waits up to timeoutMs: it must not hold up the requests behind it on its connection.
@@ -82,11 +94,30 @@ export default definePlugin<Options, LocatorApi>({
         },
       },
       [MSG.answer](req) {
-        const answer = req.data.length <= MAX_ANSWER_BYTES ? parseAnswer(req.text(), ctx.use<HeartbeatApi>('heartbeat').parseNode) : null
+        const heartbeat = ctx.use<HeartbeatApi>('heartbeat')
+        const auth = heartbeat.auth
+        let body = req.data
+        if (auth !== null) {
+          const signed = parseSigned(req.data)
+          if (signed === null) return refuse(req.remote, 'malformed')
+          body = signed.body
+        }
+        const answer = body.length <= MAX_ANSWER_BYTES ? parseAnswer(body.toString('utf8'), heartbeat.parseNode) : null
         if (answer === null) {
           stats.malformed++
           limited.warn('malformed-answer', { remote: `${req.remote.address}:${req.remote.port}`, bytes: req.data.length, malformed: stats.malformed }, 'malformed locate answer dropped: expected resource\\nhost:port')
           return
+        }
+        if (auth !== null) {
+          // The query id is found by the claimed name; the tag then proves the claim answers that very query.
+          const queryId = lookups.queryId(answer.resource)
+          if (queryId === undefined) {
+            stats.answers++
+            stats.late++
+            return
+          }
+          const v = auth.verify(MSG.answer, req.data, queryId)
+          if (!v.ok) return refuse(req.remote, v.reason)
         }
         const answered = lookups.answer(answer.resource, answer.node)
         if (answered > 0) ctx.log.debug({ resource: answer.resource, node: answer.node, answered }, 'resource located')
@@ -112,8 +143,9 @@ function checkOptions(o: Options): Options {
 }
 
 /** Default: one query per live node, to the address it beats from (over its TCP connection while that is open). */
-function unicaster(ctx: PluginContext<Options>, heartbeat: () => HeartbeatApi): (name: string) => number {
-  return (name) => {
+function unicaster(ctx: PluginContext<Options>, heartbeat: () => HeartbeatApi): (name: string, queryId: string | undefined) => number {
+  return (resource, queryId) => {
+    const name = queryText(resource, queryId)
     let asked = 0
     for (const n of heartbeat().nodes()) {
       const from = n.from
@@ -129,7 +161,7 @@ function unicaster(ctx: PluginContext<Options>, heartbeat: () => HeartbeatApi): 
 }
 
 /** Option: the Go demo's way, one datagram to a broadcast address; the socket lives as long as this version. */
-async function broadcaster(ctx: PluginContext<Options>): Promise<(name: string) => number> {
+async function broadcaster(ctx: PluginContext<Options>): Promise<(name: string, queryId: string | undefined) => number> {
   const { broadcastAddress, broadcastPort, broadcastFraming } = ctx.options
   const socket = dgram.createSocket('udp4')
   // A loopback target gets a loopback-only socket.
@@ -148,8 +180,8 @@ async function broadcaster(ctx: PluginContext<Options>): Promise<(name: string) 
   socket.setBroadcast(true)
   ctx.onDispose(() => new Promise<void>((resolve) => socket.close(() => resolve())))
   ctx.log.info({ broadcastAddress, broadcastPort, framing: broadcastFraming }, 'locator broadcasts its queries')
-  return (name) => {
-    const body = Buffer.from(name)
+  return (name, queryId) => {
+    const body = Buffer.from(queryText(name, queryId))
     let datagram = body
     if (broadcastFraming === 'enet') {
       datagram = Buffer.allocUnsafe(4 + body.length)

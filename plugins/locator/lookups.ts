@@ -3,6 +3,7 @@
 // version, still reaches a locate the old version is running. Waiters and
 // their timers belong to the version that made them and end with it.
 import type { Logger } from 'pino'
+import type { AuthFailure } from 'enet'
 
 /** Called once with the node that claimed the resource, or null (timed out, or released on dispose). */
 export type Waiter = (node: string | null) => void
@@ -26,12 +27,16 @@ export interface LocatorStats {
   /** Locates refused because maxPending names were already waiting. */
   busy: number
   cacheHits: number
+  /** With node authentication: answers dropped, by reason (unsigned ones count as `malformed`). */
+  authFailed: Record<AuthFailure, number>
 }
 
 export interface LocatorState {
   pending: Map<string, Set<Waiter>>
   /** resource → node that claimed it; only with cacheMs > 0, dropped when the node expires. */
   cache: Map<string, { node: string; until: number }>
+  /** name → the query id of the wave out for it (node authentication only): an answer must be signed for it. */
+  queryIds: Map<string, string>
   stats: LocatorStats
 }
 
@@ -39,8 +44,18 @@ export function createState(): LocatorState {
   return {
     pending: new Map(),
     cache: new Map(),
-    stats: { locates: 0, found: 0, notFound: 0, coalesced: 0, waves: 0, queries: 0, answers: 0, malformed: 0, late: 0, bad: 0, busy: 0, cacheHits: 0 },
+    queryIds: new Map(),
+    stats: { locates: 0, found: 0, notFound: 0, coalesced: 0, waves: 0, queries: 0, answers: 0, malformed: 0, late: 0, bad: 0, busy: 0, cacheHits: 0, authFailed: newAuthFailed() },
   }
+}
+
+const newAuthFailed = (): Record<AuthFailure, number> => ({ 'bad-tag': 0, replay: 0, skew: 0, malformed: 0 })
+
+/** A state made by a version of this plugin from before node authentication lacks its fields. */
+export function upgradeState(state: LocatorState): LocatorState {
+  state.queryIds ??= new Map()
+  state.stats.authFailed ??= newAuthFailed()
+  return state
 }
 
 export interface LookupOptions {
@@ -58,8 +73,10 @@ export class Lookups {
     readonly state: LocatorState,
     private readonly opts: LookupOptions,
     private readonly log: Logger,
-    /** Sends the query for `name`; returns how many nodes were asked. */
-    private readonly ask: (name: string) => number,
+    /** Sends the query for `name` (with its query id when nodes authenticate); returns how many nodes were asked. */
+    private readonly ask: (name: string, queryId: string | undefined) => number,
+    /** A fresh query id per wave when nodes authenticate, else undefined. */
+    private readonly newQueryId: () => string | undefined = () => undefined,
   ) {}
 
   locate(name: string): Promise<string | null> {
@@ -87,7 +104,7 @@ export class Lookups {
         if (!this.mine.delete(waiter)) return
         clearTimeout(timer)
         waiters.delete(waiter)
-        if (waiters.size === 0 && pending.get(name) === waiters) pending.delete(name)
+        if (waiters.size === 0 && pending.get(name) === waiters) this.settle(name)
         if (node === null) stats.notFound++
         else stats.found++
         resolve(node)
@@ -96,7 +113,9 @@ export class Lookups {
       waiters.add(waiter)
       timer = setTimeout(waiter, this.opts.timeoutMs, null)
       if (!fresh) return
-      const asked = this.ask(name)
+      const queryId = this.newQueryId()
+      if (queryId !== undefined) this.state.queryIds.set(name, queryId)
+      const asked = this.ask(name, queryId)
       stats.waves++
       stats.queries += asked
       this.log.debug({ resource: name, asked }, 'locate query sent')
@@ -115,11 +134,16 @@ export class Lookups {
       return 0
     }
     // First claim wins: later answers for this name find no waiters.
-    pending.delete(resource)
+    this.settle(resource)
     if (this.opts.cacheMs > 0) this.remember(resource, node)
     const n = waiters.size
     for (const w of [...waiters]) w(node)
     return n
+  }
+
+  /** The query id an answer for `resource` must be signed for; undefined when no signed query is out for it. */
+  queryId(resource: string): string | undefined {
+    return this.state.queryIds.get(resource)
   }
 
   /** A node expired: forget what it claimed. */
@@ -134,6 +158,11 @@ export class Lookups {
 
   get waiting(): number {
     return this.mine.size
+  }
+
+  private settle(name: string): void {
+    this.state.pending.delete(name)
+    this.state.queryIds.delete(name)
   }
 
   private cached(name: string): string | null {

@@ -2,9 +2,9 @@
 export const MSG = {
   /** Client → server: data = resource name. Server → client: the node's `host:port`, or the not-found text. */
   locate: 20,
-  /** Server → node: the query (data = resource name), unicast over the enet UDP codec. */
+  /** Server → node: the query (data = resource name, or `resource\nqid` with node authentication), unicast over the enet UDP codec. */
   query: 20,
-  /** Node → server: data = `resource\nhost:port`. */
+  /** Node → server: data = `resource\nhost:port` (signed for the query id with node authentication). */
   answer: 21,
 } as const
 
@@ -27,4 +27,9 @@ export function parseAnswer(text: string, parseNode: (s: string) => string | nul
   if (!validResource(resource, Buffer.byteLength(resource))) return null
   const node = parseNode(text.slice(nl + 1))
   return node === null ? null : { resource, node }
+}
+
+/** The query's data: the bare name (Go enet's), or `resource\nqid` when answers must be signed for that id. */
+export function queryText(resource: string, queryId: string | undefined): string {
+  return queryId === undefined ? resource : `${resource}\n${queryId}`
 }
