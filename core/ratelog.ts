@@ -1,5 +1,6 @@
 // Logging of peer-caused events, bounded: a hostile peer can make us drop a
-// million frames a second, but not write a million log lines.
+// million frames a second, but not write a million log lines. The core and
+// the bundled plugins share it (plugins get it from 'enet').
 import type { Logger } from 'pino'
 
 export class RateLimitedLog {
@@ -13,6 +14,14 @@ export class RateLimitedLog {
   ) {}
 
   warn(key: string, obj: object, msg: string): void {
+    if (this.allow(key)) this.log().warn(obj, msg)
+  }
+
+  info(key: string, obj: object, msg: string): void {
+    if (this.allow(key)) this.log().info(obj, msg)
+  }
+
+  private allow(key: string): boolean {
     const now = Date.now()
     if (now - this.windowStart >= 1000) {
       if (this.suppressed > 0) this.log().warn({ suppressed: this.suppressed }, 'log lines suppressed by rate limit in the last second')
@@ -24,10 +33,13 @@ export class RateLimitedLog {
     // The map is cleared every second, so its size is bounded by keys per second;
     // keys are reasons, not addresses, so a spoofing peer cannot grow it.
     this.seen.set(key, n)
-    if (n > this.perKeyPerSecond) {
-      this.suppressed++
-      return
-    }
-    this.log().warn(obj, msg)
+    if (n <= this.perKeyPerSecond) return true
+    this.suppressed++
+    return false
   }
+}
+
+/** A rate-limited view of a logger (5 lines per key per second). */
+export function rateLimited(log: Logger, perKeyPerSecond = 5): RateLimitedLog {
+  return new RateLimitedLog(() => log, perKeyPerSecond)
 }

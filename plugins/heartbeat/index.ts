@@ -1,10 +1,9 @@
 // heartbeat: nodes announce `host:port` (msgId 10); anyone lists the live
 // ones (msgId 11 → msgId 10). Dependents get the registry through
 // ctx.use('heartbeat'): see HeartbeatApi.
-import { definePlugin, verifyMessage, type VerifyResult } from 'enet'
+import { definePlugin, verifyMessage, type VerifyResult, rateLimited } from 'enet'
 import { MAX_NODE_LENGTH, MSG, parseNode } from './msg.ts'
 import { createState, Registry, upgradeState, type HeartbeatEventName, type HeartbeatEvents, type HeartbeatState, type HeartbeatStats, type NodeInfo } from './registry.ts'
-import { throttle } from './throttle.ts'
 
 export type { ExpiredEvent, HeartbeatEvents, HeartbeatStats, NodeInfo, NodeSource } from './registry.ts'
 
@@ -72,7 +71,7 @@ export default definePlugin<typeof defaults, HeartbeatApi>({
     const auth: NodeAuth | null =
       secret === undefined ? null : { maxSkewMs, verify: (msgId, bytes, queryId) => verifyMessage(secret, msgId, bytes, { maxSkewMs, replay, queryId }) }
     auths.set(ctx, auth)
-    const registry = new Registry(state, { ttlMs, maxNodes }, ctx.log, throttle(ctx.log))
+    const registry = new Registry(state, { ttlMs, maxNodes }, ctx.log, rateLimited(ctx.log))
     // Nodes registered under the previous version keep their deadlines; this version's timer takes over.
     registry.arm()
     ctx.onDispose(() => registry.dispose())
@@ -100,7 +99,7 @@ export default definePlugin<typeof defaults, HeartbeatApi>({
   },
   routes(ctx) {
     const registry = registries.get(ctx)!
-    const limited = throttle(ctx.log)
+    const limited = rateLimited(ctx.log)
     const replyId = ctx.options.replyId
     const udpListBytes = ctx.options.udpListBytes
     const auth = auths.get(ctx)!

@@ -7,8 +7,7 @@
 // first entry is always the next to expire. A beat is O(1); the timer fires at
 // the first entry's deadline, expires what is due and re-arms for the next.
 import type { Logger } from 'pino'
-import { ReplayCache, type AuthFailure } from 'enet'
-import type { Throttle } from './throttle.ts'
+import { ReplayCache, type AuthFailure, type RateLimitedLog } from 'enet'
 
 export type NodeProtocol = 'tcp' | 'udp' | 'inject'
 
@@ -107,7 +106,7 @@ export class Registry {
     readonly state: HeartbeatState,
     private readonly opts: RegistryOptions,
     private readonly log: Logger,
-    private readonly limited: Throttle,
+    private readonly limited: RateLimitedLog,
   ) {}
 
   get size(): number {

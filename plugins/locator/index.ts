@@ -9,11 +9,10 @@
 // only when signed for that id (docs/auth.md).
 import { randomBytes } from 'node:crypto'
 import dgram from 'node:dgram'
-import { definePlugin, parseSigned, type AuthFailure, type PluginContext } from 'enet'
+import { definePlugin, parseSigned, type AuthFailure, type PluginContext, rateLimited } from 'enet'
 import type { HeartbeatApi } from '../heartbeat/index.ts'
 import { createState, Lookups, upgradeState, type LocatorState, type LocatorStats } from './lookups.ts'
 import { MAX_ANSWER_BYTES, MSG, parseAnswer, queryText, validResource } from './msg.ts'
-import { throttle } from './throttle.ts'
 
 export interface LocatorApi {
   /** Locate from inside the server (another plugin): the node's `host:port`, or null. */
@@ -71,7 +70,7 @@ export default definePlugin<Options, LocatorApi>({
     const lookups = lookupsByCtx.get(ctx)!
     const { notFound, replyId, timeoutMs } = ctx.options
     const stats = lookups.state.stats
-    const limited = throttle(ctx.log)
+    const limited = rateLimited(ctx.log)
     const refuse = (remote: { address: string; port: number }, reason: AuthFailure) => {
       stats.authFailed[reason]++
       limited.warn(`auth-${reason}`, { remote: `${remote.address}:${remote.port}`, reason, authFailed: stats.authFailed[reason] }, 'locate answer dropped: authentication failed')
