@@ -14,6 +14,8 @@ import type { TransportHost } from './host.ts'
 const CREDIT_CAP = 64 * 1024
 /** Senders the server has budgets for without a session (sendUdp to a node's address). */
 const MAX_LOOSE_BUDGETS = 10_000
+/** Destination IPs with a byte budget; the oldest is forgotten beyond this (BucketMap). */
+const MAX_IP_BUDGETS = 100_000
 
 export class UdpPeer extends BaseConnection {
   readonly protocol = 'udp' as const
@@ -51,6 +53,11 @@ export class UdpTransport {
   private readonly intake: TokenBucket
   private readonly perSource = new BucketMap(() => new TokenBucket(1, 1), 100_000)
   private readonly loose: BucketMap
+  /**
+   * Reply bytes to one IP, whatever its port: a spoofer that rotates the
+   * victim's port gets no more than one address's budget. Proven peers skip it.
+   */
+  private readonly perIp: BucketMap
   private readonly cookies = new CookieJar()
   /**
    * The clock read when the last datagram arrived. Replies sent while handling
@@ -66,6 +73,7 @@ export class UdpTransport {
     const u = host.config.udp
     this.intake = new TokenBucket(u.intakePerSec, u.intakePerSec)
     this.loose = new BucketMap(() => this.newBudget(false), MAX_LOOSE_BUDGETS)
+    this.perIp = new BucketMap(() => new TokenBucket(this.host.config.udp.replyBytesPerSec, this.host.config.udp.replyBurstBytes), MAX_IP_BUDGETS)
   }
 
   /** Address validation is on: explicitly, or 'auto' with node authentication configured. */
@@ -86,6 +94,7 @@ export class UdpTransport {
     this.intake.set(u.intakePerSec, u.intakePerSec)
     // Sources start afresh under new rates; budgets of live peers take the new refill.
     this.perSource.clear()
+    this.perIp.clear()
     for (const peer of this.peers.values()) {
       if (peer.validated || !this.strict) peer.budget.set(u.replyBytesPerSec, u.replyBurstBytes)
     }
@@ -135,6 +144,7 @@ export class UdpTransport {
     }
     peer.lastActive = Date.now()
     peer.budget.credit(3 * msg.length, CREDIT_CAP)
+    this.perIp.get(rinfo.address).credit(3 * msg.length, CREDIT_CAP)
     if (out.msgId >= COOKIE_CHALLENGE) return this.cookie(peer, out.msgId, out.data)
     if (peer.load >= limits.maxInflightPerConn) return this.dropped('queue-full', rinfo, msg.length, peer)
     host.dispatcher.deliver(peer, out.msgId, out.data)
@@ -172,8 +182,16 @@ export class UdpTransport {
   /** Every datagram the server sends passes the destination's byte budget. */
   sendTo(buf: Buffer, port: number, address: string, peer?: UdpPeer): boolean {
     if (this.socket === null) return false
-    const budget = peer?.budget ?? this.peers.get(`${address}:${port}`)?.budget ?? this.loose.get(`${address}:${port}`)
-    if (!budget.take(buf.length, this.now)) {
+    peer ??= this.peers.get(`${address}:${port}`)
+    const budget = peer?.budget ?? this.loose.get(`${address}:${port}`)
+    const ipBudget = peer?.validated ? null : this.perIp.get(address)
+    let sendable = budget.take(buf.length, this.now)
+    if (sendable && ipBudget !== null && !ipBudget.take(buf.length, this.now)) {
+      // Not sent: the address keeps what it had.
+      budget.credit(buf.length, CREDIT_CAP)
+      sendable = false
+    }
+    if (!sendable) {
       this.host.count('drop.udp-reply-budget')
       this.host.rlog.warn('udp-reply-budget', { remote: `${address}:${port}`, bytes: buf.length }, 'reply dropped: destination over its byte budget')
       // An unproven peer is told how to prove its address (the challenge fits its 3× credit).

@@ -67,6 +67,21 @@ describe('UDP guards', () => {
     expect(server.counters['drop.udp-reply-budget']).toBe(100 - got.length)
   })
 
+  it('anti-amplification: a spoofer rotating the victim port shares one budget per IP', async () => {
+    const { server, udpPort } = await h.start({ udp: { rateLimits: {}, replyBytesPerSec: 4_096, replyBurstBytes: 8_192 } }, routes)
+    // 40 ports of one address, 5 requests each: each port alone would get its own 8 KiB burst.
+    const ports = await Promise.all(Array.from({ length: 40 }, () => h.udp(udpPort)))
+    const t0 = performance.now()
+    for (const u of ports) for (let i = 0; i < 5; i++) await u.send(AMPLIFY)
+    const got = (await Promise.all(ports.map((u) => barrier(u)))).flat()
+    const seconds = (performance.now() - t0) / 1000
+    const receivedBytes = got.reduce((n, f) => n + f.data.length + 4, 0)
+    const sentBytes = 40 * (5 * 4 + 4)
+    expect(receivedBytes).toBeLessThanOrEqual(8_192 + 3 * sentBytes + 4_096 * seconds + 1_004)
+    expect(got.length).toBeLessThan(30)
+    expect(server.counters['drop.udp-reply-budget']).toBe(200 - got.length)
+  })
+
   it('echo-sized replies are never throttled: 3× credit covers them', async () => {
     const { server, udpPort } = await h.start({ udp: { rateLimits: {} } }, routes)
     const c = connect(`udp://127.0.0.1:${udpPort}`)
