@@ -1,0 +1,538 @@
+// Attacks: each hostile input the Go originals fall over on, sent at a real
+// `enet start` (bundled plugins, default limits except the two timeouts
+// shortened below) in a child process on 127.0.0.1, while a control client
+// keeps asking for echoes over TCP and UDP. For each attack it prints what was
+// sent, what the server did (its counters), the server's peak RSS over its
+// RSS before, and how many control requests were answered or lost meanwhile.
+//
+//   npm run attacks                     # all of them, about a minute
+//   npm run attacks -- --only slowloris # one (names in the first column)
+//
+// The tests that pin each policy are listed in SECURITY.md; this prints figures.
+import { spawn, type ChildProcess } from 'node:child_process'
+import dgram from 'node:dgram'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { adminRequest } from '../core/admin.ts'
+import { signMessage } from '../core/auth.ts'
+import { connect, type Client } from '../core/client.ts'
+import { enetDatagram, tlvBE } from '../core/codec.ts'
+
+const { values } = parseArgs({ args: process.argv.slice(2), options: { only: { type: 'string' } } })
+
+const BIN = fileURLToPath(new URL('../bin/enet.mjs', import.meta.url))
+const BUNDLED = fileURLToPath(new URL('../plugins', import.meta.url))
+const SECRET = 'attacks-demo-secret-0123456789abcdef'
+const MiB = 1024 * 1024
+const ECHO = 1
+const HANG = 2
+const FLOOD_REPLY = 3
+const FRAME_TIMEOUT_MS = 1_000
+const HANDLER_TIMEOUT_MS = 500
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const turn = () => new Promise((r) => setImmediate(r))
+
+// ---- the server under attack ---------------------------------------------------
+
+type Counters = Record<string, number>
+
+class Target {
+  private logLines = 0
+  private rest = ''
+  private constructor(
+    readonly child: ChildProcess,
+    readonly root: string,
+    readonly tcp: number,
+    readonly udp: number,
+  ) {}
+
+  static async start(opts: { secret?: boolean }): Promise<Target> {
+    const root = mkdtempSync(join(tmpdir(), 'enet-attacks-'))
+    mkdirSync(join(root, 'plugins', 'target'), { recursive: true })
+    writeFileSync(
+      join(root, 'plugins', 'target', 'index.ts'),
+      `import { definePlugin } from 'enet'
+export default definePlugin({
+  name: 'target',
+  routes: {
+    ${ECHO}: (req) => void req.reply(${ECHO}, req.data),
+    // Never answers: the handler timeout ends it.
+    ${HANG}: () => new Promise(() => {}),
+    // Asks for N MiB of replies, in 4 KiB frames.
+    ${FLOOD_REPLY}: (req) => {
+      const chunk = Buffer.alloc(4096, 0x61)
+      for (let i = 0; i < Number(req.text()) * 256; i++) if (!req.reply(${FLOOD_REPLY}, chunk)) break
+    },
+  },
+})
+`,
+    )
+    writeFileSync(
+      join(root, 'enet.config.ts'),
+      `import { defineConfig } from 'enet'
+export default defineConfig({
+  limits: { frameTimeoutMs: ${FRAME_TIMEOUT_MS}, handlerTimeoutMs: ${HANDLER_TIMEOUT_MS} },
+  log: { level: 'warn', pretty: false },
+  plugins: {
+    dirs: [${JSON.stringify(BUNDLED)}, './plugins'],
+    watch: false,
+    options: { heartbeat: ${opts.secret ? `{ secret: ${JSON.stringify(SECRET)} }` : '{}'}, logging: { requests: false } },
+  },
+})
+`,
+    )
+    const child = spawn(process.execPath, [BIN, 'start', '--config', join(root, 'enet.config.ts'), '--tcp', '127.0.0.1:0', '--udp', '127.0.0.1:0'], {
+      cwd: root,
+      env: { ...process.env, ENET_TCP: '', ENET_UDP: '', ENET_LOG_LEVEL: '', ENET_PLUGINS: '' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    const ports = await new Promise<{ tcp: number; udp: number }>((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`attacks: server exited with ${code} before listening`)))
+      let buf = ''
+      const onData = (s: string) => {
+        buf += s
+        const m = /enet listening tcp [\d.]+:(\d+) udp [\d.]+:(\d+)/.exec(buf)
+        if (!m) return
+        child.stdout!.off('data', onData)
+        resolve({ tcp: Number(m[1]), udp: Number(m[2]) })
+      }
+      child.stdout!.setEncoding('utf8').on('data', onData)
+    })
+    const t = new Target(child, root, ports.tcp, ports.udp)
+    child.stdout!.on('data', (s: string) => t.count(s))
+    child.on('exit', (code, signal) => {
+      if (!t.stopping) {
+        console.error(`attacks: the server died (code ${code}, signal ${signal}): that is a failure`)
+        process.exit(1)
+      }
+    })
+    return t
+  }
+
+  stopping = false
+
+  /** Log lines the server wrote (JSON, warn and up): their number is bounded under attack. */
+  get lines(): number {
+    return this.logLines
+  }
+
+  private count(s: string): void {
+    const lines = (this.rest + s).split('\n')
+    this.rest = lines.pop()!
+    this.logLines += lines.filter((l) => l.startsWith('{')).length
+  }
+
+  rss(): number {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${this.child.pid}/status`, 'utf8'))
+    return m ? Number(m[1]) * 1024 : NaN
+  }
+
+  async counters(): Promise<Counters> {
+    const r = await adminRequest(join(this.root, '.enet', 'admin.sock'), { cmd: 'status' })
+    if (!r.ok) throw new Error(`attacks: status failed: ${r.error}`)
+    return { ...(r.counters as Counters), connections: r.connections as number }
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true
+    const exited = new Promise((r) => this.child.once('exit', r))
+    this.child.kill('SIGTERM')
+    await exited
+    rmSync(this.root, { recursive: true, force: true })
+  }
+}
+
+// ---- the control client: is everyone else still served? ----------------------
+
+class Control {
+  ok = 0
+  lost = 0
+  private running = true
+  private readonly loops: Promise<void>[]
+  private constructor(private readonly clients: Client[]) {
+    this.loops = clients.map((c) => this.loop(c))
+  }
+
+  static async start(t: Target): Promise<Control> {
+    const clients = [connect(`tcp://127.0.0.1:${t.tcp}`), connect(`udp://127.0.0.1:${t.udp}`, { validateAddress: true })]
+    await Promise.all(clients.map((c) => c.ready()))
+    return new Control(clients)
+  }
+
+  private async loop(c: Client): Promise<void> {
+    for (let i = 0; this.running; i++) {
+      const body = `control ${i}`
+      try {
+        const m = await c.request(ECHO, body, { timeoutMs: 2_000 })
+        if (m.data.toString() === body) this.ok++
+        else this.lost++
+      } catch {
+        this.lost++
+      }
+      await sleep(10)
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.running = false
+    await Promise.all(this.loops)
+    for (const c of this.clients) c.close()
+  }
+}
+
+// ---- attack tools --------------------------------------------------------------
+
+function header(msgId: number, len: number): Buffer {
+  const b = Buffer.alloc(8)
+  b.writeUInt32BE(msgId, 0)
+  b.writeUInt32BE(len >>> 0, 4)
+  return b
+}
+
+function tcpOpen(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port })
+    s.once('connect', () => resolve(s))
+    s.once('error', reject)
+  })
+}
+
+/** Resolves when the server has closed the socket (or after ms). */
+function closedBy(s: net.Socket, ms: number): Promise<boolean> {
+  if (s.destroyed) return Promise.resolve(true)
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms)
+    s.once('close', () => {
+      clearTimeout(timer)
+      resolve(true)
+    })
+  })
+}
+
+async function udpSocket(onMessage?: (msg: Buffer) => void): Promise<dgram.Socket> {
+  const s = dgram.createSocket('udp4')
+  s.on('error', () => {})
+  if (onMessage) s.on('message', onMessage)
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r))
+  return s
+}
+
+/** Sends datagrams in bursts that the kernel's receive buffer can take, so drops are the server's. */
+async function udpSendAll(s: dgram.Socket, port: number, datagrams: Iterable<Buffer>, burst = 50): Promise<number> {
+  let n = 0
+  let pending: Promise<void>[] = []
+  for (const d of datagrams) {
+    pending.push(new Promise((r) => s.send(d, port, '127.0.0.1', () => r())))
+    n++
+    if (pending.length === burst) {
+      await Promise.all(pending)
+      pending = []
+      await sleep(1)
+    }
+  }
+  await Promise.all(pending)
+  return n
+}
+
+function* repeat(n: number, make: (i: number) => Buffer): Generator<Buffer> {
+  for (let i = 0; i < n; i++) yield make(i)
+}
+
+const dgramOf = (msgId: number, data: string | Buffer = '') => enetDatagram.encode(msgId, Buffer.from(data))
+
+/** The node list over TCP (not paged): how many nodes the server holds. */
+async function liveNodes(t: Target): Promise<string[]> {
+  const c = connect(`tcp://127.0.0.1:${t.tcp}`, { reconnect: false })
+  try {
+    const m = await c.request(11, '', { replyId: 10, timeoutMs: 2_000 })
+    return m.data.toString().split(' ').filter(Boolean)
+  } finally {
+    c.close()
+  }
+}
+
+// ---- the attacks -----------------------------------------------------------------
+
+interface Outcome {
+  sent: string
+  /** Counter names whose change to print, or extra text. */
+  show: string[]
+  extra?: string
+}
+
+interface Attack {
+  name: string
+  secret?: boolean
+  run(t: Target): Promise<Outcome>
+}
+
+const attacks: Attack[] = [
+  {
+    name: 'huge-header',
+    async run(t) {
+      let accepted = 0
+      const N = 50
+      for (let i = 0; i < N; i++) {
+        const s = await tcpOpen(t.tcp)
+        s.on('error', () => {})
+        const closed = closedBy(s, 2_000)
+        s.write(header(ECHO, 0xfffffff0))
+        // Keep pushing body bytes until the server hangs up (at most 1 MiB).
+        for (let k = 0; k < 16 && !s.destroyed; k++) {
+          s.write(Buffer.alloc(64 * 1024))
+          await turn()
+        }
+        if (await closed) accepted++
+        s.destroy()
+      }
+      return { sent: `${N} conns, each an 8-byte header declaring 4 GiB, then up to 1 MiB of body`, show: ['closed.frame-too-large'], extra: `${accepted}/${N} closed by the server` }
+    },
+  },
+  {
+    name: 'slowloris',
+    async run(t) {
+      const N = 90
+      const socks = await Promise.all(Array.from({ length: N }, () => tcpOpen(t.tcp)))
+      const t0 = performance.now()
+      const closeTimes: number[] = []
+      for (const s of socks) {
+        s.on('error', () => {})
+        s.once('close', () => closeTimes.push(performance.now() - t0))
+      }
+      const frame = Buffer.concat([header(ECHO, 100), Buffer.alloc(100)])
+      // One byte every 100 ms per connection: a frame that would take 10 s.
+      for (let i = 0; i < frame.length && closeTimes.length < N; i++) {
+        for (const s of socks) if (!s.destroyed) s.write(frame.subarray(i, i + 1))
+        await sleep(100)
+      }
+      for (const s of socks) s.destroy()
+      const worst = Math.max(...closeTimes)
+      return { sent: `${N} conns trickling 1 byte/100 ms of a 108-byte frame`, show: ['closed.frame-timeout'], extra: `all closed after ${(worst / 1000).toFixed(1)} s (frameTimeoutMs ${FRAME_TIMEOUT_MS})` }
+    },
+  },
+  {
+    name: 'tiny-datagrams',
+    async run(t) {
+      const s = await udpSocket()
+      const n = await udpSendAll(s, t.udp, repeat(20_000, () => Buffer.from([0x00, 0x0b])))
+      s.close()
+      return { sent: `${n} UDP datagrams of 2 bytes (the Go server panics on one)`, show: ['drop.short-datagram'], extra: 'the rest, if any, lost in the kernel before the server' }
+    },
+  },
+  {
+    name: 'big-datagrams',
+    async run(t) {
+      const s = await udpSocket()
+      // Two at a time: the kernel's receive buffer holds only a few of these.
+      const n = await udpSendAll(s, t.udp, repeat(2_000, () => Buffer.alloc(60_000, 0x0b)), 2)
+      s.close()
+      return { sent: `${n} UDP datagrams of 60,000 bytes (maxPacketSize 4 KiB)`, show: ['drop.oversized-datagram'] }
+    },
+  },
+  {
+    name: 'conn-flood',
+    async run(t) {
+      const N = 1_000
+      const results = await Promise.allSettled(Array.from({ length: N }, () => tcpOpen(t.tcp)))
+      const socks = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
+      for (const s of socks) s.on('error', () => {})
+      const refused = await Promise.all(socks.map((s) => closedBy(s, 1_000)))
+      const held = refused.filter((c) => !c).length
+      for (const s of socks) s.destroy()
+      return { sent: `${N} TCP connects at once from one IP`, show: ['refused.max-conn-per-ip'], extra: `${held} held open (maxConnPerIp 100, control holds 1)` }
+    },
+  },
+  {
+    name: 'never-reads',
+    async run(t) {
+      const N = 20
+      const socks = await Promise.all(Array.from({ length: N }, () => tcpOpen(t.tcp)))
+      const closed = socks.map((s) => {
+        s.on('error', () => {})
+        s.pause()
+        return closedBy(s, 5_000)
+      })
+      for (const s of socks) s.write(tlvBE.encode(FLOOD_REPLY, Buffer.from('64')))
+      const n = (await Promise.all(closed)).filter(Boolean).length
+      for (const s of socks) s.destroy()
+      return { sent: `${N} conns that never read, each asking for 64 MiB of replies`, show: ['closed.slow-consumer', 'closed.outbound-budget'], extra: `${n}/${N} closed as slow consumers (maxOutboundBytes 1 MiB)` }
+    },
+  },
+  {
+    name: 'unknown-msgid',
+    async run(t) {
+      const s = await tcpOpen(t.tcp)
+      s.on('error', () => {})
+      const N = 100_000
+      const frames: Buffer[] = []
+      for (let i = 0; i < N; i++) frames.push(tlvBE.encode(1_000 + (i % 50_000), Buffer.from('x')))
+      const wire = Buffer.concat(frames)
+      for (let off = 0; off < wire.length; off += 256 * 1024) {
+        if (!s.write(wire.subarray(off, off + 256 * 1024))) await new Promise((r) => s.once('drain', r))
+      }
+      // A known msgId after them: its answer means every frame before it was read.
+      const done = new Promise<void>((resolve) => s.on('data', () => resolve()))
+      s.write(tlvBE.encode(ECHO, Buffer.from('last')))
+      await done
+      s.destroy()
+      return { sent: `${N} frames with 50,000 different unknown msgIds on one conn`, show: ['drop.unknown-msgid'] }
+    },
+  },
+  {
+    name: 'hanging-handler',
+    async run(t) {
+      const s = await tcpOpen(t.tcp)
+      s.on('error', () => {})
+      const N = 256
+      const WAIT = 10
+      for (let i = 0; i < N; i++) s.write(tlvBE.encode(HANG, Buffer.from(String(i))))
+      const t0 = performance.now()
+      const before = (await t.counters()).timedOut!
+      while ((await t.counters()).timedOut! - before < WAIT && performance.now() - t0 < 10_000) await sleep(50)
+      s.destroy()
+      return {
+        sent: `${N} requests to a handler that never settles, on one conn`,
+        show: ['timedOut'],
+        extra: `in order per conn, each ended at ${HANDLER_TIMEOUT_MS} ms; at most 64 queued (maxInflightPerConn), the rest left unread in the socket`,
+      }
+    },
+  },
+  {
+    name: 'list-amplify',
+    async run(t) {
+      // 100 nodes with long names, then a stream of 4-byte `11` requests.
+      const beat = await udpSocket()
+      await udpSendAll(beat, t.udp, repeat(100, (i) => dgramOf(10, `producer-${String(i).padStart(3, '0')}.rack-7.example.internal:6430`)))
+      beat.close()
+      const full = (await liveNodes(t)).reduce((n, s) => n + s.length + 1, 0)
+      let bytesIn = 0
+      let replies = 0
+      // A spoofer sends as the victim's IP and rotates the port: 50 ports × 20 requests.
+      const ports = await Promise.all(
+        Array.from({ length: 50 }, () =>
+          udpSocket((msg) => {
+            bytesIn += msg.length
+            replies++
+          }),
+        ),
+      )
+      const N = 1_000
+      for (const s of ports) await udpSendAll(s, t.udp, repeat(N / ports.length, () => dgramOf(11)), 10)
+      await sleep(300)
+      for (const s of ports) s.close()
+      const ratio = bytesIn / (N * 4)
+      const goRatio = (full + 4) / 4
+      return {
+        sent: `${N} node-list requests of 4 bytes from 50 ports of one IP, 100 nodes registered`,
+        show: ['drop.rate-limit', 'drop.udp-reply-budget'],
+        extra: `${replies} replies, ${bytesIn} bytes back for ${N * 4} sent: ${ratio.toFixed(1)}× (Go: ${goRatio.toFixed(0)}×, the whole list of ${full + 4} bytes each); bound: the IP's 8 KiB burst + 4 KiB/s + credit of ≤64 KiB its own earlier traffic earned`,
+      }
+    },
+  },
+  {
+    name: 'beat-flood',
+    async run(t) {
+      // 50 sources × 200 distinct nodes each.
+      const socks = await Promise.all(Array.from({ length: 50 }, () => udpSocket()))
+      let n = 0
+      for (const [k, s] of socks.entries()) n += await udpSendAll(s, t.udp, repeat(200, (i) => dgramOf(10, `10.${k}.${i >> 8}.${i & 255}:6430`)))
+      for (const s of socks) s.close()
+      const live = (await liveNodes(t)).length
+      return { sent: `${n} heartbeats for distinct nodes from 50 ports of one IP`, show: ['drop.rate-limit'], extra: `registry holds ${live} nodes, 100 of them from list-amplify (msgId 10: 100/s, burst 200 per source IP; maxNodes 1,024)` }
+    },
+  },
+  {
+    name: 'forged-beats',
+    secret: true,
+    async run(t) {
+      const s = await udpSocket()
+      const good = signMessage(SECRET, 10, '127.0.0.1:7001')
+      const forged = [
+        ...repeat(60, (i) => dgramOf(10, `10.9.9.${i}:6430`)),
+        ...repeat(60, (i) => dgramOf(10, signMessage('not-the-secret-000000000000', 10, `10.8.8.${i}:6430`))),
+        ...repeat(20, (i) => dgramOf(10, signMessage(SECRET, 10, `10.7.7.${i}:6430`, { ts: Date.now() - 3_600_000 }))),
+      ]
+      const linesBefore = t.lines
+      // Fewer than the per-IP burst for msgId 10 (200): every reject here is the signature's.
+      await udpSendAll(s, t.udp, [dgramOf(10, good), ...repeat(20, () => dgramOf(10, good))])
+      await udpSendAll(s, t.udp, forged)
+      await sleep(200)
+      s.close()
+      const live = await liveNodes(t)
+      return {
+        sent: '1 signed beat + 20 replays of it, 60 unsigned, 60 wrong-key, 20 skewed by 1 h',
+        show: ['drop.rate-limit'],
+        extra: `registry: [${live.join(' ')}]; ${t.lines - linesBefore} log lines for 160 rejects`,
+      }
+    },
+  },
+  {
+    name: 'strict-spoof',
+    secret: true,
+    async run(t) {
+      let bytesIn = 0
+      const s = await udpSocket((msg) => void (bytesIn += msg.length))
+      const N = 1_000
+      // A spoofer never sees the cookie, so never echoes it.
+      await udpSendAll(s, t.udp, repeat(N, () => dgramOf(11)), 10)
+      await sleep(300)
+      s.close()
+      return {
+        sent: `${N} node-list requests of 4 bytes from an address that never proves itself (strict: auto, secret set)`,
+        show: ['drop.udp-reply-budget', 'drop.rate-limit'],
+        extra: `${bytesIn} bytes back for ${N * 4} sent: ${(bytesIn / (N * 4)).toFixed(2)}× (cookie challenges only)`,
+      }
+    },
+  },
+]
+
+// ---- run and print -------------------------------------------------------------
+
+const chosen = values.only ? attacks.filter((a) => a.name === values.only) : attacks
+if (chosen.length === 0) {
+  console.error(`attacks: no attack named ${JSON.stringify(values.only)}; one of: ${attacks.map((a) => a.name).join(', ')}`)
+  process.exit(2)
+}
+
+const mib = (b: number) => `${(b / MiB).toFixed(1)} MiB`
+let failed = 0
+
+async function runOne(t: Target, a: Attack): Promise<void> {
+  const control = await Control.start(t)
+  await sleep(100)
+  const before = await t.counters()
+  const rss0 = t.rss()
+  let peak = rss0
+  const sampler = setInterval(() => (peak = Math.max(peak, t.rss())), 20)
+  const t0 = performance.now()
+  const out = await a.run(t)
+  const ms = performance.now() - t0
+  await sleep(200)
+  clearInterval(sampler)
+  await control.stop()
+  const after = await t.counters()
+  const deltas = out.show.map((k) => `${k} +${(after[k] ?? 0) - (before[k] ?? 0)}`).join(', ')
+  const served = control.lost === 0 && control.ok > 0
+  if (!served) failed++
+  console.log(`\n## ${a.name}${a.secret ? ' (secret set)' : ''}  (${(ms / 1000).toFixed(1)} s)`)
+  console.log(`  sent:     ${out.sent}`)
+  console.log(`  server:   ${deltas}${out.extra ? `; ${out.extra}` : ''}`)
+  console.log(`  memory:   rss ${mib(rss0)} before, peak ${mib(peak)} (+${mib(peak - rss0)})`)
+  console.log(`  control:  ${control.ok} echoes answered, ${control.lost} lost${served ? '' : '  <-- FAILED'}`)
+}
+
+for (const secret of [false, true]) {
+  const group = chosen.filter((a) => Boolean(a.secret) === secret)
+  if (group.length === 0) continue
+  const t = await Target.start({ secret })
+  console.log(`# enet on tcp 127.0.0.1:${t.tcp} udp 127.0.0.1:${t.udp}${secret ? ', heartbeat secret set (strict UDP mode on)' : ', Go-compatible defaults'}`)
+  for (const a of group) await runOne(t, a)
+  await t.stop()
+}
+console.log(`\nattacks: ${chosen.length} run, server alive after each; control lost requests in ${failed}`)
+process.exit(failed === 0 ? 0 : 1)
