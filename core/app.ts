@@ -35,6 +35,7 @@ export class App {
   private pluginWatcher: DebouncedWatcher | null = null
   private configWatcher: DebouncedWatcher | null = null
   private reloading: Promise<ConfigReload> | null = null
+  private rescan: NodeJS.Timeout | undefined = undefined
   private admin: AdminSocket | null = null
 
   constructor(
@@ -87,8 +88,14 @@ export class App {
       }
       const { changed } = diffConfig(prev, next)
       const restartNeeded = this.server.reconfigure(next)
-      await this.plugins.applyConfig(prev, this.server.config)
-      this.retargetWatcher(prev, this.server.config)
+      try {
+        await this.plugins.applyConfig(prev, this.server.config)
+        this.retargetWatcher(prev, this.server.config)
+      } catch (error) {
+        // Limits are already live; a plugin that failed keeps its old version (the host logged it).
+        log.error({ file: this.configFile, changed, err: error }, `config reload: applying plugin changes failed: ${describe(error)}`)
+        return this.configEvent({ outcome: 'failed', changed, restartNeeded, error: error as Error })
+      }
       if (restartNeeded.length) log.warn({ keys: restartNeeded }, `config: ${restartNeeded.join(', ')} changed; needs a restart to apply`)
       log.info({ changed, restartNeeded }, 'config reloaded')
       return this.configEvent({ outcome: 'applied', changed, restartNeeded })
@@ -116,7 +123,13 @@ export class App {
     const gone = prev.plugins.dirs.filter((d) => !next.plugins.dirs.includes(d))
     const added = next.plugins.dirs.filter((d) => !prev.plugins.dirs.includes(d))
     if (gone.length) this.pluginWatcher.unwatch(gone)
-    if (added.length) this.pluginWatcher.add(added)
+    if (added.length) {
+      this.pluginWatcher.add(added)
+      // chokidar takes what it finds while scanning an added folder as already
+      // there (ignoreInitial): a plugin dropped in meanwhile is caught by a rescan.
+      clearTimeout(this.rescan)
+      this.rescan = setTimeout(() => void this.plugins.loadNew(this.server.config.plugins.dirs), RESCAN_MS).unref()
+    }
   }
 
   private loadOptions(): LoadOptions {
@@ -133,12 +146,16 @@ export class App {
   async close(): Promise<void> {
     // The server stops accepting in this same tick; watchers close meanwhile.
     const closing = this.server.close()
+    clearTimeout(this.rescan)
     await Promise.all([this.pluginWatcher?.close(), this.configWatcher?.close(), this.admin?.close()])
     await closing
   }
 }
 
 /** The plugin folder a changed path belongs to, or null. */
+/** After a plugin folder is added to the watcher, when to look again for what its scan missed. */
+const RESCAN_MS = 500
+
 export function pluginFolderOf(path: string, dirs: string[]): string | null {
   for (const root of dirs) {
     const rel = relative(root, path)

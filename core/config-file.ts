@@ -1,5 +1,5 @@
 // Finding and loading enet.config.ts, then layering env vars and CLI flags.
-import { existsSync } from 'node:fs'
+import { existsSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { envPatch, mergeConfig, resolveConfig, type ConfigPatch, type EnetConfig } from './config.ts'
 import { EnetError, describe } from './errors.ts'
@@ -50,5 +50,10 @@ export async function loadConfig(opts: LoadOptions = {}): Promise<LoadedConfig> 
   // Plugin dirs are relative to the config file (or the cwd without one).
   const base = file ? resolve(file, '..') : (opts.cwd ?? process.cwd())
   const admin = { socket: config.admin.socket === false ? (false as const) : resolve(base, config.admin.socket) }
-  return { config: { ...config, admin, plugins: { ...config.plugins, dirs: config.plugins.dirs.map((d) => resolve(base, d)) } }, file }
+  const dirs = config.plugins.dirs.map((d) => resolve(base, d))
+  dirs.forEach((d, i) => {
+    // A missing folder is fine (it may be made later); a file is a mistake.
+    if (existsSync(d) && !statSync(d).isDirectory()) throw new EnetError('ENET_ERR_CONFIG', [`plugins.dirs[${i}]: expected a folder, got the file ${d}`])
+  })
+  return { config: { ...config, admin, plugins: { ...config.plugins, dirs } }, file }
 }

@@ -170,8 +170,11 @@ export function envPatch(env: NodeJS.ProcessEnv): ConfigPatch {
   return patch
 }
 
-/** Keys whose change needs a restart; everything else applies live. */
-const RESTART_KEYS = ['name', 'admin.socket', 'tcp.codec', 'udp.codec', 'tcp.enabled', 'udp.enabled', 'udp.maxPeers']
+/**
+ * Keys whose change needs a restart (read once at start: the sockets, the
+ * logger's transport, the file watchers); everything else applies live.
+ */
+const RESTART_KEYS = ['name', 'admin.socket', 'tcp.codec', 'udp.codec', 'tcp.enabled', 'udp.enabled', 'udp.maxPeers', 'log.pretty', 'plugins.watch', 'plugins.debounceMs']
 
 /** Dotted keys that differ between two resolved configs. */
 export function diffConfig(a: EnetConfig, b: EnetConfig): { changed: string[]; restartNeeded: string[] } {

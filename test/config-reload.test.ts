@@ -1,12 +1,13 @@
 // Live config reload by editing enet.config.ts on disk, and the admin socket
 // behind `enet plugins` / `enet reload`.
 import { Writable } from 'node:stream'
+import { symlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { connect, type Client } from '../core/client.ts'
 import { adminCommand } from '../core/cli/admin.ts'
 import type { ConfigEvent } from '../core/hooks.ts'
-import { createProject, type Project } from './helpers/project.ts'
+import { createProject, echoPlugin, type Project } from './helpers/project.ts'
 import { until } from './helpers/until.ts'
 
 let project: Project | undefined
@@ -117,6 +118,58 @@ describe('config reload', () => {
     await configApplied(p, () => p.write('enet.config.ts', config('')))
     await loaded
     expect(await greet(p, 'y')).toBe('hello y')
+  })
+})
+
+describe('config reload: plugin folders', () => {
+  it('moves plugins.dirs live: the new folder loads, the old one unloads, the connection stays', async () => {
+    project = await createProject({ 'plugins/greeter/index.ts': greeter, 'more/echo/index.ts': echoPlugin('more', 5) })
+    const p = project
+    const c = connect(`tcp://127.0.0.1:${p.app.server.address().tcp!.port}`, { reconnect: false })
+    clients.push(c)
+    expect((await c.request(4, 'a', { timeoutMs: 2_000 })).data.toString()).toBe('hello a')
+    const events = p.nextEvents(2)
+    const e = await configApplied(p, () => p.write('enet.config.ts', config(`plugins: { debounceMs: 20, dirs: ['more'] },`).replace('plugins: { debounceMs: 20 },\n  ', '')))
+    expect(e.outcome).toBe('applied')
+    expect(e.changed).toContain('plugins.dirs')
+    expect((await events).map((x) => [x.plugin, x.outcome]).sort()).toEqual([['echo', 'loaded'], ['greeter', 'unloaded']])
+    expect((await c.request(5, 'b', { timeoutMs: 2_000 })).data.toString()).toBe('more:b')
+    expect(await greet(p, 'gone')).toBeUndefined()
+    // The watcher follows: a plugin dropped into the new folder loads.
+    const loaded = p.nextEvents(1, 'loaded')
+    p.write('more/late/index.ts', echoPlugin('late', 6, 'late'))
+    await loaded
+    expect((await c.request(6, 'c', { timeoutMs: 2_000 })).data.toString()).toBe('late:c')
+    expect(c.connected).toBe(true)
+  })
+
+  it('a plugins.dirs entry that is a file is refused with the key named; the server keeps serving', async () => {
+    project = await createProject({ 'plugins/greeter/index.ts': greeter })
+    const p = project
+    const e = await configApplied(p, () => p.write('enet.config.ts', config(`plugins: { debounceMs: 20, dirs: ['plugins', 'enet.config.ts'] },`).replace('plugins: { debounceMs: 20 },\n  ', '')))
+    expect(e.outcome).toBe('failed')
+    expect(e.error!.message).toMatch(/plugins\.dirs\[1\]: expected a folder, got the file .*enet\.config\.ts/)
+    expect(await greet(p, 'still')).toBe('hello still')
+    expect(p.app.server.config.plugins.dirs).toHaveLength(1)
+  })
+
+  it('skips what a plugin folder holds that cannot be read (a broken link) and loads the rest', async () => {
+    project = await createProject({ 'plugins/greeter/index.ts': greeter })
+    const p = project
+    symlinkSync(join(p.root, 'nowhere'), join(p.root, 'plugins', 'dangling'))
+    const reloaded = p.nextEvents(1, 'reloaded')
+    const e = await configApplied(p, () => p.write('enet.config.ts', config(`plugins: { debounceMs: 20, options: { greeter: { greeting: 'hey' } } },`).replace('plugins: { debounceMs: 20 },\n  ', '')))
+    expect(e.outcome).toBe('applied')
+    await reloaded
+    expect(await greet(p, 'x')).toBe('hey x')
+  })
+
+  it('reports log.pretty, plugins.watch and plugins.debounceMs as needing a restart', async () => {
+    project = await createProject({})
+    const p = project
+    const e = await configApplied(p, () => p.write('enet.config.ts', config(`log: { pretty: true }, plugins: { debounceMs: 30, watch: false },`).replace('plugins: { debounceMs: 20 },\n  ', '')))
+    expect(e.outcome).toBe('applied')
+    expect(e.restartNeeded.sort()).toEqual(['log.pretty', 'plugins.debounceMs', 'plugins.watch'])
   })
 })
 

@@ -26,17 +26,34 @@ export function entryFile(dir: string): string | null {
   return null
 }
 
-/** Folders with an entry file in the given plugin dirs. */
+/**
+ * Folders with an entry file in the given plugin dirs. What cannot be read (a
+ * dir that is a file, a broken link, no permission) is skipped: it holds no
+ * plugin, and a scan runs inside a live server.
+ */
 export function scanPluginDirs(dirs: string[]): string[] {
   const out: string[] = []
   for (const root of dirs) {
-    if (!existsSync(root)) continue
-    for (const name of readdirSync(root).sort()) {
+    let names: string[]
+    try {
+      names = readdirSync(root).sort()
+    } catch {
+      continue
+    }
+    for (const name of names) {
       const dir = join(root, name)
-      if (!name.startsWith('.') && name !== 'node_modules' && statSync(dir).isDirectory() && entryFile(dir)) out.push(dir)
+      if (!name.startsWith('.') && name !== 'node_modules' && isDirectory(dir) && entryFile(dir)) out.push(dir)
     }
   }
   return out
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory()
+  } catch {
+    return false
+  }
 }
 
 export function firstLine(err: unknown): string {

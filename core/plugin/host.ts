@@ -112,6 +112,11 @@ export class PluginHost {
     return (queue.running = run())
   }
 
+  /** Load the plugin folders in `dirs` that no record knows yet (a rescan). */
+  async loadNew(dirs: string[]): Promise<void> {
+    for (const dir of scanPluginDirs(dirs)) if (!this.recordForDir(dir)) await this.sync(dir)
+  }
+
   /** Reload a plugin by name (API and CLI). */
   async reload(name: string): Promise<PluginInfo> {
     const record = this.byName.get(name)
