@@ -23,6 +23,7 @@ export const codes = {
   ENET_ERR_PLUGIN_CLASH: 'plugin %s: %s',
   ENET_ERR_PLUGIN_DEPENDENCY: 'plugin %s needs plugin %s, which is not loaded',
   ENET_ERR_PLUGIN_UNKNOWN: 'no plugin named %s',
+  ENET_ERR_PLUGIN_OPTIONS: 'plugin %s: invalid config: %s',
   ENET_ERR_HOOK: 'hook %s tap %s threw: %s',
   ENET_ERR_SERVER_CLOSED: 'server is closed',
 } as const

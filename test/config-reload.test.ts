@@ -173,6 +173,41 @@ describe('config reload: plugin folders', () => {
   })
 })
 
+describe('config reload: plugin options', () => {
+  it('a misspelt or mistyped option is refused naming the key; the old version keeps serving; a fix applies', async () => {
+    project = await createProject({ 'plugins/greeter/index.ts': greeter })
+    const p = project
+    const withOptions = (o: string) => config(`plugins: { debounceMs: 20, options: { greeter: ${o} } },`).replace('plugins: { debounceMs: 20 },\n  ', '')
+    const typo = p.nextEvents(1, 'failed')
+    p.write('enet.config.ts', withOptions(`{ greting: 'hi' }`))
+    const [failed] = await typo
+    expect(failed!.error!.message).toBe('plugin greeter: invalid config: plugins.options.greeter.greting: unknown option; greeter takes greeting')
+    expect(await greet(p, 'a')).toBe('hello a')
+
+    const wrongType = p.nextEvents(1, 'failed')
+    p.write('enet.config.ts', withOptions(`{ greeting: 42 }`))
+    expect((await wrongType)[0]!.error!.message).toMatch(/plugins\.options\.greeter\.greeting: expected string, got number$/)
+    expect(await greet(p, 'b')).toBe('hello b')
+    const line = p.logs.lines.findLast((l) => l.level === 50)!
+    expect(line.msg).toMatch(/plugins\.options\.greeter\.greeting: expected string, got number/)
+
+    const fixed = p.nextEvents(1, 'reloaded')
+    p.write('enet.config.ts', withOptions(`{ greeting: 'hi' }`))
+    await fixed
+    expect(await greet(p, 'c')).toBe('hi c')
+  })
+
+  it('options for a plugin that is not loaded get one warning naming the key', async () => {
+    project = await createProject({ 'plugins/greeter/index.ts': greeter })
+    const p = project
+    const e = await configApplied(p, () => p.write('enet.config.ts', config(`plugins: { debounceMs: 20, options: { greter: { greeting: 'hi' } } },`).replace('plugins: { debounceMs: 20 },\n  ', '')))
+    expect(e.outcome).toBe('applied')
+    const warn = p.logs.lines.filter((l) => l.level === 40 && /plugins\.options\.greter/.test(String(l.msg)))
+    expect(warn).toHaveLength(1)
+    expect(warn[0]!.msg).toBe('config: plugins.options.greter: no plugin named greter is loaded (known: greeter)')
+  })
+})
+
 describe('enet plugins / enet reload', () => {
   const sink = () => {
     let text = ''

@@ -90,3 +90,32 @@ export function orderByDependencies<T extends { def: PluginDefinition }>(items: 
   for (const i of items) visit(i)
   return out
 }
+
+/** What a default value says about the options a user may give in its place. */
+function kindOf(v: unknown): string {
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'array'
+  return typeof v
+}
+
+/**
+ * The config's options for a plugin, checked against the defaults it
+ * declares: an unknown key (a typo) or a value of another type than the
+ * default is refused, naming the key. A default of undefined or null takes
+ * anything (the plugin checks it); a plugin that declares no options takes
+ * whatever it is given.
+ */
+export function checkOptions(name: string, defaults: Record<string, unknown> | undefined, given: Record<string, unknown> | undefined): string | null {
+  if (defaults === undefined || given === undefined) return null
+  const known = Object.keys(defaults)
+  for (const [key, value] of Object.entries(given)) {
+    const at = `plugins.options.${name}.${key}`
+    if (!Object.hasOwn(defaults, key)) return `${at}: unknown option; ${name} takes ${known.length ? known.join(', ') : 'no options'}`
+    const want = kindOf(defaults[key])
+    if (want === 'undefined' || want === 'null') continue
+    const got = kindOf(value)
+    if (got !== want) return `${at}: expected ${want}, got ${got}`
+    if (want === 'number' && !Number.isFinite(value)) return `${at}: expected a finite number, got ${String(value)}`
+  }
+  return null
+}

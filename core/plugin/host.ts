@@ -10,7 +10,7 @@ import { importFresh } from '../jiti.ts'
 import { compileTable, type Route } from '../router.ts'
 import type { Server } from '../server.ts'
 import type { PluginDefinition, PluginServer, RouteTable } from '../types.ts'
-import { PluginFailure, entryFile, firstLine, orderByDependencies, scanPluginDirs, validateDefinition } from './discover.ts'
+import { PluginFailure, checkOptions, entryFile, firstLine, orderByDependencies, scanPluginDirs, validateDefinition } from './discover.ts'
 import { PluginVersion, withTimeout } from './version.ts'
 
 export { entryFile, scanPluginDirs } from './discover.ts'
@@ -90,7 +90,15 @@ export class PluginHost {
       }
     }
     if (failures.length && this.config.plugins.strict) throw failures[0]
+    this.warnUnclaimedOptions()
     return failures
+  }
+
+  /** Options for a plugin no folder holds are likely a misspelt name: say so (it may still be dropped in). */
+  private warnUnclaimedOptions(): void {
+    for (const name of Object.keys(this.config.plugins.options)) {
+      if (!this.byName.has(name)) this.server.log.warn({ key: `plugins.options.${name}` }, `config: plugins.options.${name}: no plugin named ${name} is loaded (known: ${[...this.byName.keys()].join(', ') || 'none'})`)
+    }
   }
 
   /** Load, reload or unload the plugin in `dir`, whatever its folder now holds. Serialized per folder. */
@@ -167,6 +175,8 @@ export class PluginHost {
     for (const dep of def.dependencies ?? []) {
       if (!this.byName.get(dep)?.current) throw fail('ENET_ERR_PLUGIN_DEPENDENCY', name, dep)
     }
+    const badOption = checkOptions(name, def.options, this.config.plugins.options[name])
+    if (badOption !== null) throw fail('ENET_ERR_PLUGIN_OPTIONS', name, badOption)
     const owner = `plugin:${name}`
     if (def.routes && typeof def.routes === 'object') this.assertNoClash(compileTable(def.routes, owner), owner, file)
 
@@ -342,6 +352,7 @@ export class PluginHost {
     const known = new Set([...this.byName.values()].map((r) => r.dir))
     for (const dir of wanted) if (!known.has(dir)) dirs.add(dir)
     for (const dir of dirs) await this.sync(dir)
+    this.warnUnclaimedOptions()
   }
 
   /** The API a plugin's setup returned (tests, embedding apps). */
