@@ -48,6 +48,8 @@ const defaults = {
   replyId: MSG.listReply as number,
   /** Over UDP the list reply is cut to this many bytes (one datagram); data `N` asks for page N. */
   udpListBytes: 1_200,
+  /** Over TCP the same, in pages of this many bytes (1,024 long names would be ~270 KB for an 8-byte request). */
+  tcpListBytes: 65_536,
   /** Node authentication (docs/auth.md): beats and locate answers must be signed with this. Off when unset. */
   secret: undefined as string | undefined,
   /** A signed message whose timestamp is further than this from the server's clock is refused. */
@@ -64,6 +66,12 @@ export default definePlugin<typeof defaults, HeartbeatApi>({
     if (secret !== undefined && (typeof secret !== 'string' || secret.length < 16)) {
       throw new TypeError(`heartbeat: secret must be a string of at least 16 characters (e.g. openssl rand -hex 32), got ${typeof secret === 'string' ? `${secret.length} characters` : JSON.stringify(secret)}`)
     }
+    for (const key of ['udpListBytes', 'tcpListBytes'] as const) {
+      // A page must hold the longest node a beat may name, and its space.
+      const v = ctx.options[key]
+      if (!Number.isInteger(v) || v < MAX_NODE_LENGTH + 1) throw new TypeError(`heartbeat: ${key} must be an integer ≥ ${MAX_NODE_LENGTH + 1}, got ${JSON.stringify(v)}`)
+    }
+    if (!Number.isInteger(ctx.options.replyId) || ctx.options.replyId < 0 || ctx.options.replyId > 0xffffffff) throw new TypeError(`heartbeat: replyId must be a msgId (0 to 2^32-1), got ${JSON.stringify(ctx.options.replyId)}`)
     if (!Number.isInteger(maxSkewMs) || maxSkewMs < 1) throw new TypeError(`heartbeat: maxSkewMs must be a positive integer, got ${JSON.stringify(maxSkewMs)}`)
     const data = ctx.data as { state?: HeartbeatState }
     const state = upgradeState((data.state ??= createState()))
@@ -101,7 +109,7 @@ export default definePlugin<typeof defaults, HeartbeatApi>({
     const registry = registries.get(ctx)!
     const limited = rateLimited(ctx.log)
     const replyId = ctx.options.replyId
-    const udpListBytes = ctx.options.udpListBytes
+    const { udpListBytes, tcpListBytes } = ctx.options
     const auth = auths.get(ctx)!
     const stats = registry.state.stats
     return {
@@ -125,10 +133,9 @@ export default definePlugin<typeof defaults, HeartbeatApi>({
         registry.beat(node, { protocol: req.conn.protocol, address: req.remote.address, port: req.remote.port, connId: req.conn.id })
       },
       [MSG.list](req) {
-        if (req.conn.protocol !== 'udp') return void req.reply(replyId, registry.listText())
         // The Go consumer sends anything with 11: only a small decimal number picks a page.
         const page = /^\d{1,6}$/.test(req.text()) ? Number(req.text()) : 0
-        req.reply(replyId, registry.listPage(udpListBytes, page))
+        req.reply(replyId, registry.listPage(req.conn.protocol === 'udp' ? udpListBytes : tcpListBytes, page))
       },
     }
   },

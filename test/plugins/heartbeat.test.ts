@@ -118,6 +118,26 @@ describe('bounds and bad input', () => {
     expect((await udp.request(11, 'list please', { replyId: 10 })).data.toString()).toBe(pages[0])
   })
 
+  it('over TCP the node list is paged too, at tcpListBytes', async () => {
+    const p = await b.start({ heartbeat: { tcpListBytes: 1_000 } })
+    const tcp = await p.client('tcp')
+    const all = Array.from({ length: 100 }, (_, i) => `node-${String(i).padStart(3, '0')}.example:${6000 + i}`)
+    for (const n of all) tcp.send(10, n)
+    const pages: string[] = []
+    for (let page = 0; page < 10; page++) {
+      const text = (await tcp.request(11, page === 0 ? '' : String(page), { replyId: 10 })).data.toString()
+      if (text === '') break
+      expect(Buffer.byteLength(text)).toBeLessThanOrEqual(1_000)
+      pages.push(text)
+    }
+    expect(pages.length).toBe(3)
+    expect(pages.join('')).toBe(all.join(' ') + ' ')
+  })
+
+  it('refuses list sizes smaller than the longest node name, naming the option', async () => {
+    await expect(b.start({ heartbeat: { udpListBytes: 100 } })).rejects.toThrow(/heartbeat: udpListBytes must be an integer ≥ 263, got 100/)
+  })
+
   it('beyond maxNodes a new node is refused and counted; known nodes still refresh', async () => {
     const p = await b.start({ heartbeat: { maxNodes: 2 } })
     const c = await p.client('tcp')
