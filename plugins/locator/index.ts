@@ -39,6 +39,12 @@ const defaults = {
   /** Remember a claim this long (0: off). A remembered node is forgotten when it expires. */
   cacheMs: 0,
   maxCache: 1_024,
+  /**
+   * 'live': a claim must name a node that is live in heartbeat's registry,
+   * else it is dropped and counted (without a secret anyone can send msgId 21,
+   * and could point consumers at any host). 'any': the Go demo's trust.
+   */
+  claims: 'live' as 'live' | 'any',
 }
 type Options = typeof defaults
 
@@ -118,6 +124,11 @@ export default definePlugin<Options, LocatorApi>({
           const v = auth.verify(MSG.answer, req.data, queryId)
           if (!v.ok) return refuse(req.remote, v.reason)
         }
+        if (ctx.options.claims === 'live' && heartbeat.get(answer.node) === undefined) {
+          stats.notLive++
+          limited.warn('not-live', { remote: `${req.remote.address}:${req.remote.port}`, node: answer.node, notLive: stats.notLive }, 'locate answer dropped: the node it names is not live')
+          return
+        }
         const answered = lookups.answer(answer.resource, answer.node)
         if (answered > 0) ctx.log.debug({ resource: answer.resource, node: answer.node, answered }, 'resource located')
       },
@@ -137,6 +148,7 @@ function checkOptions(o: Options): Options {
   if (o.broadcastPort > 65535) throw new TypeError(`locator: broadcastPort must be 1-65535, got ${o.broadcastPort}`)
   if (o.mode !== 'unicast' && o.mode !== 'broadcast') throw new TypeError(`locator: mode must be "unicast" or "broadcast", got ${JSON.stringify(o.mode)}`)
   if (o.broadcastFraming !== 'raw' && o.broadcastFraming !== 'enet') throw new TypeError(`locator: broadcastFraming must be "raw" or "enet", got ${JSON.stringify(o.broadcastFraming)}`)
+  if (o.claims !== 'live' && o.claims !== 'any') throw new TypeError(`locator: claims must be "live" or "any", got ${JSON.stringify(o.claims)}`)
   if (typeof o.notFound !== 'string') throw new TypeError(`locator: notFound must be a string, got ${typeof o.notFound}`)
   return o
 }

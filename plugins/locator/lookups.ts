@@ -22,6 +22,8 @@ export interface LocatorStats {
   malformed: number
   /** Answers for a name nobody is waiting for (already answered or timed out). */
   late: number
+  /** Claims naming a node that is not live (claims: 'live'). */
+  notLive: number
   /** Locate requests with an empty, over-long or multi-line name. */
   bad: number
   /** Locates refused because maxPending names were already waiting. */
@@ -45,7 +47,7 @@ export function createState(): LocatorState {
     pending: new Map(),
     cache: new Map(),
     queryIds: new Map(),
-    stats: { locates: 0, found: 0, notFound: 0, coalesced: 0, waves: 0, queries: 0, answers: 0, malformed: 0, late: 0, bad: 0, busy: 0, cacheHits: 0, authFailed: newAuthFailed() },
+    stats: { locates: 0, found: 0, notFound: 0, coalesced: 0, waves: 0, queries: 0, answers: 0, malformed: 0, late: 0, notLive: 0, bad: 0, busy: 0, cacheHits: 0, authFailed: newAuthFailed() },
   }
 }
 
@@ -55,6 +57,7 @@ const newAuthFailed = (): Record<AuthFailure, number> => ({ 'bad-tag': 0, replay
 export function upgradeState(state: LocatorState): LocatorState {
   state.queryIds ??= new Map()
   state.stats.authFailed ??= newAuthFailed()
+  state.stats.notLive ??= 0
   return state
 }
 

@@ -9,6 +9,7 @@ import type { Client } from '../../core/client.ts'
 import { LEVEL } from '../helpers/logs.ts'
 import { UdpClient } from '../helpers/udp.ts'
 import { until } from '../helpers/until.ts'
+import type { LocatorApi } from '../../plugins/locator/index.ts'
 import { useBundled, type Bundled } from './bundled.ts'
 
 const b = useBundled()
@@ -120,15 +121,42 @@ describe('locate', () => {
     // The late claim found nobody waiting; the next locate asks again.
     const again = ask(c, 'foo')
     await node.waitFrames(2)
-    await node.send(21, 'foo\n127.0.0.1:7003')
-    expect(await again).toBe('127.0.0.1:7003')
+    await node.send(21, 'foo\n127.0.0.1:7002')
+    expect(await again).toBe('127.0.0.1:7002')
+  })
+
+  it('a claim naming a node that is not live is dropped and counted; with claims: any it counts', async () => {
+    const p = await b.start()
+    const node = await manualNode(p, '127.0.0.1:7004')
+    const c = await p.client('udp')
+    await nodesLive(c, 1)
+    const answer = ask(c, 'foo')
+    await node.waitFrames(1)
+    // A spoofer (or a confused node) names a host nobody registered.
+    await node.send(21, 'foo\n10.6.6.6:80')
+    await node.send(21, 'foo\n127.0.0.1:7004')
+    expect(await answer).toBe('127.0.0.1:7004')
+    expect(p.app.plugins.api<LocatorApi>('locator')!.stats().notLive).toBe(1)
+    expect(p.logs.find('locate answer dropped: the node it names is not live', LEVEL.warn)).toMatchObject([{ node: '10.6.6.6:80', notLive: 1 }])
+  })
+
+  it("claims: 'any' takes a claim for any host (the Go demo's trust)", async () => {
+    const p = await b.start({ locator: { claims: 'any' } })
+    const node = await manualNode(p, '127.0.0.1:7005')
+    const c = await p.client('udp')
+    await nodesLive(c, 1)
+    const answer = ask(c, 'foo')
+    await node.waitFrames(1)
+    await node.send(21, 'foo\n10.6.6.6:80')
+    expect(await answer).toBe('10.6.6.6:80')
   })
 
   it("broadcast mode sends the Go demo's raw query to the configured address", async () => {
     const listener = dgram.createSocket('udp4')
     await new Promise<void>((r) => listener.bind(0, '127.0.0.1', r))
     b.onCleanup(() => new Promise<void>((r) => listener.close(() => r())))
-    const p = await b.start({ locator: { mode: 'broadcast', broadcastAddress: '127.0.0.1', broadcastPort: listener.address().port } })
+    // The listener stands for a node that never beat: only claims: 'any' takes its claim.
+    const p = await b.start({ locator: { mode: 'broadcast', broadcastAddress: '127.0.0.1', broadcastPort: listener.address().port, claims: 'any' } })
     const queries: string[] = []
     listener.on('message', (m) => {
       queries.push(m.toString('hex'))
