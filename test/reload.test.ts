@@ -1,5 +1,8 @@
 // Hot reload over real files and real sockets: every test edits plugin
 // sources on disk while a client stays connected.
+import { appendFileSync, truncateSync } from 'node:fs'
+import { join } from 'node:path'
+import type { FSWatcher } from 'chokidar'
 import { afterEach, describe, expect, it } from 'vitest'
 import { connect, type Client } from '../core/client.ts'
 import * as core from '../core/index.ts'
@@ -30,6 +33,32 @@ async function udpClient(p: Project): Promise<Client> {
 }
 
 const ask = async (c: Client, msgId: number, text: string) => (await c.request(msgId, text, { timeoutMs: 2_000 })).data.toString()
+
+const answer = async (p: Project, msgId: number, text: string) => (await p.app.server.inject({ msgId, data: text }))[0]?.data.toString()
+
+/** Polls `inject` until the server answers `want` (a reload that is still to come). */
+async function untilAnswers(p: Project, msgId: number, text: string, want: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let got: string | undefined
+  while ((got = await answer(p, msgId, text)) !== want) {
+    if (Date.now() > deadline) throw new Error(`untilAnswers: still "${got}" after ${timeoutMs} ms, want "${want}"`)
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
+/**
+ * Proving that something did NOT happen needs a bounded wait; call this only
+ * after a positive barrier (the reload event, the new answer). 300 ms covers
+ * the longest path a stray watcher event takes to a plugin event: chokidar's
+ * awaitWriteFinish (50 ms stable, polled every 12 ms: core/app.ts stabilityMs,
+ * core/plugin/watcher.ts), debounceMs (20, LOOPBACK_CONFIG) and removeGraceMs
+ * (150, createProject) before an unload.
+ */
+const QUIET_MS = 300
+const quiet = () => new Promise((r) => setTimeout(r, QUIET_MS))
+
+/** The plugin watcher's chokidar instance (private to App and DebouncedWatcher): the only place that says "the watcher saw it". */
+const chokidarOf = (p: Project) => (p.app as unknown as { pluginWatcher: { watcher: FSWatcher } }).pluginWatcher.watcher
 
 describe('plugin reload', () => {
   it('good v1 → broken v2 keeps v1 → good v3, on one connection that never closes', async () => {
@@ -177,6 +206,39 @@ export default definePlugin({
     for (const v of Object.keys(snapshot).filter((v) => v !== '102')) expect(data().ticks[v]).toBe(snapshot[v])
   })
 
+  it('a local .ts file that index.ts imports reloads with it: good → broken → good', async () => {
+    const index = `import { definePlugin } from 'enet'
+import { tag } from './lib.ts'
+export default definePlugin({ name: 'echo', routes: { 1: (req) => { req.reply(1, tag() + ':' + req.text()) } } })
+`
+    const lib = (t: string) => `export const tag = (): string => '${t}'\n`
+    project = await createProject({ 'plugins/echo/index.ts': index, 'plugins/echo/lib.ts': lib('lib1') })
+    const p = project
+    const libFile = join(p.root, 'plugins', 'echo', 'lib.ts')
+    const c = await tcpClient(p)
+    expect(await ask(c, 1, 'a')).toBe('lib1:a')
+
+    const reloaded = p.nextEvents(1, 'reloaded')
+    p.write('plugins/echo/lib.ts', lib('lib2'))
+    expect((await reloaded)[0]).toMatchObject({ plugin: 'echo', from: 'v1', to: 'v2' })
+    expect(await ask(c, 1, 'b')).toBe('lib2:b')
+
+    const failed = p.nextEvents(1, 'failed')
+    p.write('plugins/echo/lib.ts', `throw new Error('boom in lib')`)
+    await failed
+    expect(await ask(c, 1, 'c')).toBe('lib2:c')
+    // The event and the log name the plugin's entry file; the cause's stack names lib.ts.
+    const line = p.logs.lines.find((l) => l.outcome === 'failed')!
+    expect(line).toMatchObject({ level: 50, plugin: 'echo', file: join(p.root, 'plugins', 'echo', 'index.ts'), err: { message: 'boom in lib' } })
+    expect((line.err as { stack: string }).stack).toContain(libFile)
+
+    const mended = p.nextEvents(1, 'reloaded')
+    p.write('plugins/echo/lib.ts', lib('lib3'))
+    expect((await mended)[0]).toMatchObject({ plugin: 'echo', from: 'v2', to: 'v3' })
+    expect(await ask(c, 1, 'd')).toBe('lib3:d')
+    expect(c.connected).toBe(true)
+  })
+
   it('refuses a msgId clash between two plugins, naming both', async () => {
     project = await createProject({
       'plugins/alpha/index.ts': echoPlugin('alpha', 7, 'alpha'),
@@ -257,10 +319,31 @@ describe('one reload per save', () => {
     ],
     ['write then rename', async (p, text) => p.writeAtomic('plugins/echo/index.ts', text)],
     [
-      'delete then recreate',
+      // Both in one go: chokidar folds an unlink and an add within 100 ms into a change.
+      'delete then recreate at once',
       async (p, text) => {
         p.remove('plugins/echo/index.ts')
-        await new Promise((r) => setTimeout(r, 60))
+        p.write('plugins/echo/index.ts', text)
+      },
+    ],
+    [
+      // The recreate waits until the watcher has reported the unlink, so the
+      // folder really is without its entry file for a while: the host's
+      // removeGraceMs must keep that from becoming an unload and a load.
+      'delete, watcher sees it, then recreate',
+      async (p, text) => {
+        const file = join(p.root, 'plugins', 'echo', 'index.ts')
+        const watcher = chokidarOf(p)
+        const unlinked = new Promise<void>((resolve) => {
+          const onUnlink = (path: string) => {
+            if (path !== file) return
+            watcher.off('unlink', onUnlink)
+            resolve()
+          }
+          watcher.on('unlink', onUnlink)
+        })
+        p.remove('plugins/echo/index.ts')
+        await unlinked
         p.write('plugins/echo/index.ts', text)
       },
     ],
@@ -270,23 +353,62 @@ describe('one reload per save', () => {
       project = await createProject({ 'plugins/echo/index.ts': echoPlugin('before') })
       const p = project
       const start = p.events.length
+      const reloaded = p.nextEvents(1, 'reloaded')
       await save(p, echoPlugin('after'))
-      await p.nextEvents(1, 'reloaded')
-      // Quiet for longer than debounce + grace: no second reload, no unload.
-      await new Promise((r) => setTimeout(r, 400))
+      await reloaded
+      // Barrier passed (the reload happened); now prove no second reload and no unload follow.
+      await quiet()
       expect(p.events.slice(start).map((e) => e.outcome)).toEqual(['reloaded'])
-      expect((await p.app.server.inject({ msgId: 1, data: 'x' }))[0]!.data.toString()).toBe('after:x')
+      expect(await answer(p, 1, 'x')).toBe('after:x')
     })
   }
+
+  it('a save written in chunks with pauses longer than the write-finish window gives one reload, of the whole file', async () => {
+    // The watcher settles a file once its size has stayed the same for 50 ms
+    // (awaitWriteFinish stabilityThreshold, polled every 12 ms: core/app.ts
+    // stabilityMs, core/plugin/watcher.ts) and then debounceMs (20 ms here) of
+    // quiet: a chunk is taken as the whole save 62–82 ms after it was written.
+    // 120 ms pauses are past that window whatever the timer jitter (80 ms sit on
+    // its edge), so each chunk settles on its own. The pauses are the scenario
+    // (a slow writer), not a wait for the server.
+    const PAUSE_MS = 120
+    const CHUNKS = 4
+    project = await createProject({ 'plugins/echo/index.ts': echoPlugin('before') })
+    const p = project
+    const file = join(p.root, 'plugins', 'echo', 'index.ts')
+    const text = echoPlugin('after')
+    const size = Math.ceil(text.length / CHUNKS)
+    const start = p.events.length
+    const errorsBefore = p.logs.lines.filter((l) => l.level >= 50).length
+    const reloaded = p.nextEvents(1, 'reloaded')
+    truncateSync(file, 0)
+    for (let i = 0; i < CHUNKS; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, PAUSE_MS))
+      appendFileSync(file, text.slice(i * size, (i + 1) * size))
+    }
+    await reloaded
+    await quiet()
+    // A half file loaded shows up as a 'failed' event (it does not parse, or
+    // its prefix runs and throws) or as a reload that answers wrongly.
+    expect(p.events.slice(start).map((e) => e.outcome)).toEqual(['reloaded'])
+    expect(p.logs.lines.filter((l) => l.level >= 50).slice(errorsBefore)).toEqual([])
+    expect(await answer(p, 1, 'x')).toBe('after:x')
+  })
 
   it('a burst of saves coalesces', async () => {
     project = await createProject({ 'plugins/echo/index.ts': echoPlugin('s0') })
     const p = project
     const start = p.events.length
+    const reloaded = p.nextEvents(1, 'reloaded')
     for (let i = 1; i <= 10; i++) p.write('plugins/echo/index.ts', echoPlugin(`s${i}`))
-    await p.nextEvents(1, 'reloaded')
-    await new Promise((r) => setTimeout(r, 300))
-    expect(p.events.slice(start).length).toBeLessThanOrEqual(2)
-    expect((await p.app.server.inject({ msgId: 1, data: 'x' }))[0]!.data.toString()).toBe('s10:x')
+    await reloaded
+    // The first reload may have read an earlier save; the last one must win.
+    await untilAnswers(p, 1, 'x', 's10:x')
+    // Barrier passed (s10 answers); now prove nothing more follows.
+    await quiet()
+    const outcomes = p.events.slice(start).map((e) => e.outcome)
+    expect(outcomes.length).toBeLessThanOrEqual(2)
+    expect(outcomes.every((o) => o === 'reloaded')).toBe(true)
+    expect(await answer(p, 1, 'x')).toBe('s10:x')
   })
 })
