@@ -1,4 +1,5 @@
-// npm run bench [-- --quick] [--only tcp64,udp] [--rounds N] [--warmup MS] [--measure MS] [--idle-conns N] [--fake-enet] [--plain-nocork]
+// npm run bench [-- --quick] [--only tcp64,udp] [--rounds N] [--warmup MS] [--measure MS] [--idle-conns N] [--fake-enet] [--plain-nocork] [--cpu-prof]
+// (npm run bench goes through bench/all.ts, which runs this, then bench/reload.ts.)
 //
 // Compares enet (bench/enet-server.ts: one echo route) with a plain Node
 // net/dgram TLV echo server (bench/plain-server.ts) in the same run. Every run
@@ -10,7 +11,8 @@
 // Output: a table, the enet/plain ratios, then one JSON line with everything.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { existsSync } from 'node:fs'
+import { existsSync, mkdtempSync } from 'node:fs'
+import { join } from 'node:path'
 import os from 'node:os'
 import type { IdleOpenResult, LoadCommand, LoadMessage, MemSample, ProbeResult, RunResult, ServerMessage, ServerReady } from './common.ts'
 
@@ -31,21 +33,24 @@ interface Options {
   idleConns: number
   fakeEnet: boolean
   plainCork: boolean
+  /** A folder for the enet server children's V8 CPU profiles (--cpu-prof), or null. */
+  cpuProfDir: string | null
 }
 
 function usage(msg?: string): never {
   if (msg) console.error(`bench: ${msg}`)
   console.error(
-    'usage: npm run bench -- [--quick] [--only tcp64,tcp4k,udp64,idle] [--rounds N] [--warmup MS] [--measure MS] [--idle-conns N] [--fake-enet] [--plain-nocork]\n' +
+    'usage: npm run bench -- [--quick] [--only tcp64,tcp4k,udp64,idle] [--rounds N] [--warmup MS] [--measure MS] [--idle-conns N] [--fake-enet] [--plain-nocork] [--cpu-prof]\n' +
       '  --fake-enet (or BENCH_FAKE_ENET=1) runs the plain server in the enet slot, to test the harness.\n' +
       '  The plain TCP server corks each read\'s replies into one writev, as enet does (a fair baseline);\n' +
-      '  --plain-nocork (or BENCH_PLAIN_CORK=0) makes it write each reply on its own, as a naive server would.',
+      '  --plain-nocork (or BENCH_PLAIN_CORK=0) makes it write each reply on its own, as a naive server would.\n' +
+      '  --cpu-prof starts each enet server child with node --cpu-prof; the profiles go to a temporary folder printed at the end.',
   )
   process.exit(2)
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, only: null, rounds: 2, warmupMs: 1000, measureMs: 4000, idleConns: 10_000, fakeEnet: process.env.BENCH_FAKE_ENET === '1', plainCork: process.env.BENCH_PLAIN_CORK !== '0' }
+  const o: Options = { quick: false, only: null, rounds: 2, warmupMs: 1000, measureMs: 4000, idleConns: 10_000, fakeEnet: process.env.BENCH_FAKE_ENET === '1', plainCork: process.env.BENCH_PLAIN_CORK !== '0', cpuProfDir: null }
   const explicit = new Set<string>()
   const num = (name: string, v: string | undefined, min: number): number => {
     const n = Number(v)
@@ -82,6 +87,9 @@ function parseArgs(argv: string[]): Options {
         break
       case '--plain-nocork':
         o.plainCork = false
+        break
+      case '--cpu-prof':
+        o.cpuProfDir ??= mkdtempSync(join(os.tmpdir(), 'enet-bench-prof-'))
         break
       case '-h':
       case '--help':
@@ -165,8 +173,9 @@ class Child {
     readonly name: string,
     file: string,
     gc: boolean,
+    nodeFlags: string[] = [],
   ) {
-    const nodeArgs = [...(gc ? ['--expose-gc'] : []), RUNNER, file]
+    const nodeArgs = [...(gc ? ['--expose-gc'] : []), ...nodeFlags, RUNNER, file]
     const stdio: ['ignore', 'pipe', 'pipe', 'ipc'] = ['ignore', 'pipe', 'pipe', 'ipc']
     this.proc =
       nofileRaise !== null
@@ -248,9 +257,11 @@ class Child {
 class ServerChild extends Child {
   private memId = 0
   ready!: ServerReady
-  static async start(impl: Impl, fakeEnet: boolean): Promise<ServerChild> {
+  static async start(impl: Impl, fakeEnet: boolean, cpuProfDir: string | null = null): Promise<ServerChild> {
     const file = impl === 'enet' && !fakeEnet ? 'enet-server.ts' : 'plain-server.ts'
-    const c = new ServerChild(`${impl} server`, BENCH(file), true)
+    // The profile is written when the child exits normally (the 'stop' command).
+    const flags = impl === 'enet' && cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : []
+    const c = new ServerChild(`${impl} server`, BENCH(file), true, flags)
     try {
       c.ready = await c.waitFor<ServerReady>(
         (m) => {
@@ -348,7 +359,7 @@ async function runOne(sc: Scenario, impl: Impl, round: number, o: Options): Prom
   let server: ServerChild | null = null
   try {
     const lg = await ensureLoad()
-    server = await ServerChild.start(impl, o.fakeEnet)
+    server = await ServerChild.start(impl, o.fakeEnet, o.cpuProfDir)
     rec.probe = await lg.request<ProbeResult>({ type: 'probe', tcpPort: server.ready.tcp.port, udpPort: server.ready.udp.port }, 15_000)
     const runTimeout = o.warmupMs + o.measureMs + 30_000
     const maxMsgs = 50_000_000
@@ -595,6 +606,7 @@ async function main(): Promise<number> {
 
   const failed = records.filter((r) => !r.ok)
   for (const f of failed) notes.push(`${f.impl} ${f.scenario} round ${f.round} failed: ${[f.error, f.serverAfter && `server ${f.serverAfter}`].filter(Boolean).join(' — ')}`)
+  if (o.cpuProfDir) notes.push(`enet server CPU profiles (--cpu-prof, one per enet run; open in Chrome DevTools): ${o.cpuProfDir}`)
   if (notes.length) {
     console.log('\nNotes:')
     for (const n of notes) console.log(`  - ${n}`)

@@ -6,10 +6,24 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { parseArgs } from 'node:util'
 import { connect, type Client } from '../core/client.ts'
 import { startApp } from '../core/app.ts'
 
-const quick = process.argv.includes('--quick')
+// Strict: a mistyped flag stops here instead of running the full 500 reloads.
+// `npm run bench` (bench/all.ts) hands this part only the flags it knows.
+let quick = false
+try {
+  const { values } = parseArgs({ args: process.argv.slice(2), options: { quick: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } })
+  if (values.help) {
+    console.log('usage: node --expose-gc bin/run.mjs bench/reload.ts [--quick]   (npm run bench:reload -- --quick)')
+    process.exit(0)
+  }
+  quick = values.quick
+} catch (err) {
+  console.error(`bench/reload: ${(err as Error).message}\nusage: node --expose-gc bin/run.mjs bench/reload.ts [--quick]`)
+  process.exit(2)
+}
 const SAVES = quick ? 20 : 50
 const RELOADS = quick ? 100 : 500
 

@@ -4,6 +4,16 @@
 // was sent, answered, lost, duplicated, and connections the server dropped,
 // and compares the server's RSS at start and end.
 //
+// Reloads are counted from the server's state, not from its log lines: every
+// other config write sets the log level to `warn`, which hides the info-level
+// 'plugin reloaded' / 'config reloaded' lines (counting those undercounted).
+// The echo plugin written here records, in ctx.data (which outlives its
+// versions), one entry per version: [version, source revision, config
+// revision from its options], and counts the onConfigEvent events it sees.
+// Route PROBE returns that record; the admin socket gives the version the
+// host reports. Neither depends on the log level, so the level keeps
+// switching between info and warn, which tests that live setting too.
+//
 //   npm run soak -- --seconds 20
 import { spawn } from 'node:child_process'
 import dgram from 'node:dgram'
@@ -33,13 +43,19 @@ if (!(SECONDS > 0) || !(TCP_WORKERS >= 0) || !(UDP_WORKERS >= 0)) {
 }
 
 const ECHO = 1
+/** The echo plugin's record of its versions and of config events (JSON). */
+const PROBE = 9
 const TCP_INFLIGHT = 8
 const UDP_INFLIGHT = 4
 /** Generous: a request unanswered this long is a real loss, not a slow box. */
 const TCP_TIMEOUT_MS = 5_000
 const UDP_TIMEOUT_MS = 5_000
 const PLUGIN_EVERY_MS = 2_000
+/** Plugin writes at 1, 3, 5… s and config writes at 10, 20… s: never the same moment, so each reload has one cause. */
+const PLUGIN_OFFSET_MS = 1_000
 const CONFIG_EVERY_MS = 10_000
+/** After the last write, how long the server may take to apply it before the run counts it as not applied. */
+const SETTLE_MS = 10_000
 const MiB = 1024 * 1024
 
 const BIN = fileURLToPath(new URL('../bin/enet.mjs', import.meta.url))
@@ -57,6 +73,7 @@ const stats = {
   dropped: 0,
   udpSockets: 0,
   byTag: {} as Record<string, number>,
+  /** Plugin writes whose source differs from the one before (each carries its revision, so all of them). */
   pluginWrites: 0,
   configWrites: 0,
 }
@@ -70,6 +87,7 @@ const pluginFile = join(root, 'plugins', 'echo', 'index.ts')
 
 function writeConfig(n: number): void {
   const tag = n % 2 === 0 ? 'a' : 'b'
+  // Switching the level is part of what is soaked; nothing below counts log lines at info.
   const level = n % 2 === 0 ? 'info' : 'warn'
   // Through a rename, so the watcher never reads half a file.
   const tmp = join(root, `.enet.config.${n}.tmp`)
@@ -85,7 +103,8 @@ export default defineConfig({
   plugins: {
     dirs: [${JSON.stringify(BUNDLED)}, './plugins'],
     debounceMs: 50,
-    options: { echo: { tag: '${tag}' }, logging: { requests: false } },
+    // rev: every config write changes the echo plugin's options, so each applied config reload makes a new echo version.
+    options: { echo: { tag: '${tag}', rev: ${n} }, logging: { requests: false } },
   },
 })
 `,
@@ -93,25 +112,50 @@ export default defineConfig({
   renameSync(tmp, configFile)
 }
 
-function writePlugin(n: number): void {
+/** What the echo plugin reports on PROBE. */
+interface EchoRecord {
+  /** [version, source revision, config revision], one per version whose setup ran (a version number repeats if its activation failed). */
+  versions: Array<[number, number, number]>
+  configEvents: { applied: number; failed: number }
+}
+
+let lastSource = ''
+
+/** Returns whether the source changed (it always does: it carries its revision). */
+function writePlugin(n: number): boolean {
   // Half the saves in place (truncate + write), half through a rename.
   const source = `import { definePlugin } from 'enet'
 // revision ${n}
+const REVISION = ${n}
 export default definePlugin({
   name: 'echo',
-  options: { tag: '?' },
+  options: { tag: '?', rev: -1 },
+  setup: (ctx) => {
+    const data = ctx.data
+    data.versions ??= []
+    data.versions.push([ctx.version, REVISION, Number(ctx.options.rev)])
+    data.configEvents ??= { applied: 0, failed: 0 }
+    // Taps leave with this version and the next one's arrive in the same synchronous swap: each event counts once.
+    ctx.hooks.onConfigEvent.tap('soak-count', (e) => void data.configEvents[e.outcome]++)
+  },
   routes: (ctx) => {
     const prefix = Buffer.from(String(ctx.options.tag) + '|')
-    return { ${ECHO}: (req) => void req.reply(${ECHO}, Buffer.concat([prefix, req.data])) }
+    return {
+      ${ECHO}: (req) => void req.reply(${ECHO}, Buffer.concat([prefix, req.data])),
+      ${PROBE}: (req) => void req.reply(${PROBE}, JSON.stringify(ctx.data)),
+    }
   },
 })
 `
+  const changed = source !== lastSource
+  lastSource = source
   if (n % 2 === 0) writeFileSync(pluginFile, source)
   else {
     const tmp = join(root, 'plugins', `.echo.${n}.tmp`)
     writeFileSync(tmp, source)
     renameSync(tmp, pluginFile)
   }
+  return changed
 }
 
 writeConfig(0)
@@ -123,7 +167,8 @@ const child = spawn(process.execPath, [BIN, 'start', '--config', configFile, '--
   stdio: ['ignore', 'pipe', 'pipe'],
 })
 let stdoutRest = ''
-const serverLog = { reloaded: 0, failed: 0, configReloaded: 0, errors: [] as string[] }
+// Only lines at error level (shown at info and warn alike) are counted from the log.
+const serverLog = { failed: 0, errors: [] as string[] }
 let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null
 let stopping = false
 const listeningLine = new Promise<{ tcp: number; udp: number }>((resolve, reject) => {
@@ -135,9 +180,7 @@ const listeningLine = new Promise<{ tcp: number; udp: number }>((resolve, reject
       if (m) resolve({ tcp: Number(m[1]), udp: Number(m[2]) })
       if (!line.startsWith('{')) continue
       const l = JSON.parse(line) as { level: number; msg: string; outcome?: string }
-      if (l.msg === 'plugin reloaded') serverLog.reloaded++
-      else if (l.outcome === 'failed') serverLog.failed++
-      else if (l.msg === 'config reloaded') serverLog.configReloaded++
+      if (l.outcome === 'failed') serverLog.failed++
       if (l.level >= 50) serverLog.errors.push(line)
     }
   })
@@ -278,6 +321,57 @@ async function udpSession(port: number): Promise<void> {
   await new Promise<void>((resolve) => socket.close(() => resolve()))
 }
 
+/** One TCP request for the echo plugin's record. */
+async function probe(port: number): Promise<EchoRecord> {
+  const socket = net.connect({ host: '127.0.0.1', port })
+  const decoder = tlvBE.createDecoder(1024 * 1024)
+  try {
+    return await new Promise<EchoRecord>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no answer to the probe within 5 s')), 5_000)
+      socket.on('error', (err) => (clearTimeout(timer), reject(err)))
+      socket.on('data', (chunk: Buffer) => {
+        decoder.push(chunk)
+        if (!decoder.next()) return
+        clearTimeout(timer)
+        if (decoder.msgId !== PROBE) return reject(new Error(`probe answered with msgId ${decoder.msgId}`))
+        resolve(JSON.parse(decoder.data.toString('utf8')) as EchoRecord)
+      })
+      socket.write(tlvBE.encode(PROBE, Buffer.alloc(0)))
+    })
+  } finally {
+    socket.destroy()
+  }
+}
+
+/** The echo plugin's version as the plugin host reports it (admin socket), or null. */
+async function echoVersionOf(adminSock: string): Promise<number | null> {
+  const r = await adminRequest(adminSock, { cmd: 'plugins' }).catch(() => null)
+  const v = (r?.plugins as Array<{ name: string; version: number }> | undefined)?.find((p) => p.name === 'echo')?.version
+  return typeof v === 'number' ? v : null
+}
+
+/** Reloads applied, from the echo plugin's record of its versions. */
+function countReloads(rec: EchoRecord) {
+  // The last entry per version number is the one that went live (an earlier one with that number failed to activate).
+  const byVersion = new Map<number, [number, number]>()
+  for (const [v, src, cfg] of rec.versions) byVersion.set(v, [src, cfg])
+  const order = [...byVersion.keys()].sort((a, b) => a - b)
+  const sources = new Set<number>()
+  const configs = new Set<number>()
+  /** Reloads that brought neither a new source nor new options (a save seen twice). */
+  let extra = 0
+  let prev: [number, number] | null = null
+  for (const v of order) {
+    const [src, cfg] = byVersion.get(v)!
+    if (prev && src === prev[0] && cfg === prev[1]) extra++
+    if (src !== 0) sources.add(src)
+    if (cfg !== 0) configs.add(cfg)
+    prev = [src, cfg]
+  }
+  const last = order.length ? byVersion.get(order[order.length - 1]!)! : [NaN, NaN]
+  return { lastVersion: order.at(-1) ?? 0, pluginSources: sources.size, configRevs: configs.size, extra, lastSource: last[0]!, lastConfig: last[1]! }
+}
+
 async function worker(session: () => Promise<void>): Promise<void> {
   while (running) await session()
 }
@@ -294,19 +388,25 @@ async function main(): Promise<number> {
 
   let pluginRev = 0
   let configRev = 0
-  const pluginTimer = setInterval(() => {
-    writePlugin(++pluginRev)
-    stats.pluginWrites++
-  }, PLUGIN_EVERY_MS)
+  let pluginTimer: NodeJS.Timeout | undefined
+  const pluginStart = setTimeout(() => {
+    const write = () => {
+      if (writePlugin(++pluginRev)) stats.pluginWrites++
+    }
+    write()
+    pluginTimer = setInterval(write, PLUGIN_EVERY_MS)
+  }, PLUGIN_OFFSET_MS)
   const configTimer = setInterval(() => {
     writeConfig(++configRev)
     stats.configWrites++
   }, CONFIG_EVERY_MS)
   const t0 = performance.now()
-  const progress = setInterval(() => {
+  const progress = setInterval(async () => {
     const s = Math.round((performance.now() - t0) / 1000)
+    const v = await echoVersionOf(adminSock)
+    if (exited) return
     console.log(
-      `  ${s}s sent tcp ${stats.sent.tcp} udp ${stats.sent.udp}, answered ${stats.answered.tcp + stats.answered.udp}, lost ${stats.lost.tcp + stats.lost.udp}, dropped ${stats.dropped}, conns ${stats.connections}, reloads ${serverLog.reloaded}, RSS ${fmt(rssOf(child.pid!))}`,
+      `  ${s}s sent tcp ${stats.sent.tcp} udp ${stats.sent.udp}, answered ${stats.answered.tcp + stats.answered.udp}, lost ${stats.lost.tcp + stats.lost.udp}, dropped ${stats.dropped}, conns ${stats.connections}, writes plugin ${stats.pluginWrites} config ${stats.configWrites}, echo v${v}, RSS ${fmt(rssOf(child.pid!))}`,
     )
   }, 5_000)
 
@@ -322,24 +422,62 @@ async function main(): Promise<number> {
     })
   })
   running = false
+  clearTimeout(pluginStart)
   clearInterval(pluginTimer)
   clearInterval(configTimer)
   clearInterval(progress)
   // In-flight requests finish or time out; every session closes itself.
   await Promise.all(workers)
 
+  // The last write may be a few ms old: give the server SETTLE_MS to apply it
+  // (source `pluginRev` and config `configRev` live, every config write's event seen).
+  let record: EchoRecord | null = null
+  let reloads: ReturnType<typeof countReloads> | null = null
+  let probeError: string | null = null
+  const settleUntil = performance.now() + SETTLE_MS
+  while (exited === null) {
+    try {
+      record = await probe(ports.tcp)
+      reloads = countReloads(record)
+      probeError = null
+    } catch (err) {
+      probeError = (err as Error).message
+    }
+    const settled =
+      reloads !== null &&
+      reloads.lastSource === pluginRev &&
+      reloads.lastConfig === configRev &&
+      record!.configEvents.applied + record!.configEvents.failed >= stats.configWrites
+    if (settled || performance.now() > settleUntil) break
+    await new Promise((r) => setTimeout(r, 100))
+  }
+
   const crashed = exited !== null
   const rssEnd = crashed ? NaN : rssOf(child.pid!)
-  let echoVersion: unknown = null
+  let echoVersion: number | null = null
   if (!crashed) {
-    const r = await adminRequest(adminSock, { cmd: 'plugins' }).catch((err: Error) => ({ ok: false, error: err.message }))
-    echoVersion = (r as { plugins?: Array<{ name: string; version: number }> }).plugins?.find((p) => p.name === 'echo')?.version ?? null
+    echoVersion = await echoVersionOf(adminSock)
     stopping = true
     child.kill('SIGTERM')
     await new Promise<void>((resolve) => (exited ? resolve() : child.once('exit', () => resolve())))
   }
   const lost = stats.lost.tcp + stats.lost.udp
   const rssGrewTooMuch = !(rssEnd <= 2 * rssStart + 50 * MiB)
+  // Every write must be applied: each plugin source revision and each config revision
+  // must have gone live in some echo version, the config events must all be
+  // 'applied', and the host's version must be the last one the plugin recorded.
+  const pluginApplied = reloads?.pluginSources ?? 0
+  const configApplied = reloads?.configRevs ?? 0
+  const configEvents = record?.configEvents ?? { applied: 0, failed: 0 }
+  /** Each write makes exactly one new version when nothing folds or repeats. */
+  const expectedVersion = 1 + stats.pluginWrites + stats.configWrites
+  const reloadsShort =
+    pluginApplied < stats.pluginWrites ||
+    configApplied < stats.configWrites ||
+    configEvents.applied < stats.configWrites ||
+    reloads?.lastSource !== pluginRev ||
+    reloads?.lastConfig !== configRev ||
+    echoVersion !== reloads?.lastVersion
   const summary = {
     seconds: SECONDS,
     sent: stats.sent,
@@ -352,11 +490,15 @@ async function main(): Promise<number> {
     udpSockets: stats.udpSockets,
     repliesByTag: stats.byTag,
     pluginWrites: stats.pluginWrites,
-    pluginReloads: serverLog.reloaded,
+    pluginReloadsApplied: pluginApplied,
     pluginReloadFailures: serverLog.failed,
     echoVersion,
+    echoVersionExpected: expectedVersion,
+    extraReloads: reloads?.extra ?? null,
     configWrites: stats.configWrites,
-    configReloads: serverLog.configReloaded,
+    configReloadsApplied: configApplied,
+    configEvents,
+    probeError,
     serverErrorLines: serverLog.errors.length,
     rssStart,
     rssEnd,
@@ -369,14 +511,26 @@ async function main(): Promise<number> {
   console.log(`             udp sent ${stats.sent.udp}, answered ${stats.answered.udp}, lost ${stats.lost.udp}`)
   console.log(`  duplicated ${stats.duplicated}, corrupt ${stats.corrupt}`)
   console.log(`  churn      ${stats.connections} TCP connections, ${stats.dropped} dropped by the server; ${stats.udpSockets} UDP sockets`)
-  console.log(`  reloads    plugin: ${stats.pluginWrites} writes, ${serverLog.reloaded} reloads (info-level lines), ${serverLog.failed} failed, echo now v${echoVersion}`)
-  console.log(`             config: ${stats.configWrites} writes, ${serverLog.configReloaded} reloads; replies by tag ${JSON.stringify(stats.byTag)}`)
+  console.log(`  reloads    plugin: ${stats.pluginWrites} writes (all changed the source), ${pluginApplied} applied, ${serverLog.failed} failed (error lines)`)
+  console.log(`             config: ${stats.configWrites} writes, ${configApplied} applied to echo's options; onConfigEvent applied ${configEvents.applied}, failed ${configEvents.failed}`)
+  console.log(`             echo v${echoVersion} (admin socket), expected v${expectedVersion} = 1 + ${stats.pluginWrites} + ${stats.configWrites}; extra reloads ${reloads?.extra ?? '?'}${probeError ? `; probe: ${probeError}` : ''}`)
+  console.log(`             replies by tag ${JSON.stringify(stats.byTag)}`)
   console.log(`  server     RSS ${fmt(rssStart)} → ${fmt(rssEnd)}; ${serverLog.errors.length} error lines; ${crashed ? 'CRASHED' : `stopped with ${JSON.stringify(exited)}`}`)
   for (const line of serverLog.errors.slice(0, 5)) console.log(`    ${line}`)
   if (stderr.trim()) console.log(`  server stderr: ${stderr.trim().split('\n').slice(0, 5).join(' | ')}`)
   console.log(JSON.stringify(summary))
-  const failed = crashed || lost > 0 || stats.duplicated > 0 || stats.corrupt > 0 || stats.dropped > 0 || rssGrewTooMuch
-  console.log(failed ? 'soak: FAILED' : 'soak: ok')
+  const checks: Array<[boolean, string]> = [
+    [crashed, 'server crashed'],
+    [lost > 0, `${lost} requests lost`],
+    [stats.duplicated > 0, `${stats.duplicated} duplicated`],
+    [stats.corrupt > 0, `${stats.corrupt} corrupt`],
+    [stats.dropped > 0, `${stats.dropped} connections dropped`],
+    [rssGrewTooMuch, 'RSS more than doubled (+50 MiB)'],
+    [reloadsShort, 'fewer reloads applied than writes'],
+  ]
+  const failures = checks.filter(([bad]) => bad).map(([, why]) => why)
+  console.log(failures.length ? `soak: FAILED (${failures.join('; ')})` : 'soak: ok')
+  const failed = failures.length > 0
   return failed ? 1 : 0
 }
 
