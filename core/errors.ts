@@ -3,6 +3,7 @@
 export const codes = {
   ENET_ERR_CONFIG: 'invalid config: %s',
   ENET_ERR_CONFIG_LOAD: 'cannot load config %s: %s',
+  ENET_ERR_LISTEN: 'cannot listen: %s.host/port %s: %s',
   ENET_ERR_ROUTE_DUPLICATE: 'msgId %s is already routed by %s; %s cannot take it',
   ENET_ERR_ROUTE_INVALID: 'route for msgId %s from %s: %s',
   ENET_ERR_MSGID_INVALID: 'msgId must be an integer from 0 to 4294967295, got %s',

@@ -115,11 +115,11 @@ export class Server implements EnetServer, TransportHost {
     try {
       if (tcp.enabled) {
         this.tcp = new TcpTransport(this, frameCodec(tcp.codec))
-        this.bound.tcp = await this.tcp.listen(tcp.host, tcp.port)
+        this.bound.tcp = await this.tcp.listen(tcp.host, tcp.port).catch(cannotListen('tcp', tcp))
       }
       if (udp.enabled) {
         this.udp = new UdpTransport(this, datagramCodec(udp.codec))
-        this.bound.udp = await this.udp.listen(udp.host, udp.port)
+        this.bound.udp = await this.udp.listen(udp.host, udp.port).catch(cannotListen('udp', udp))
       }
     } catch (err) {
       await this.tcp?.stopAccepting()
@@ -238,4 +238,11 @@ export class Server implements EnetServer, TransportHost {
 
 export function createServer(input: EnetConfigInput | EnetConfig = {}, options: ServerOptions = {}): Server {
   return new Server(resolveConfig(input), options)
+}
+
+/** A port in use, an address not on this host, a name that does not resolve: one line naming the key. */
+function cannotListen(protocol: 'tcp' | 'udp', at: { host: string; port: number }) {
+  return (err: NodeJS.ErrnoException): never => {
+    throw new EnetError('ENET_ERR_LISTEN', [protocol, `${at.host}:${at.port}`, err.code ?? err.message], { cause: err })
+  }
 }

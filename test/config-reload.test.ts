@@ -188,7 +188,7 @@ describe('config reload: plugin options', () => {
     p.write('enet.config.ts', withOptions(`{ greeting: 42 }`))
     expect((await wrongType)[0]!.error!.message).toMatch(/plugins\.options\.greeter\.greeting: expected string, got number$/)
     expect(await greet(p, 'b')).toBe('hello b')
-    const line = p.logs.lines.findLast((l) => l.level === 50)!
+    const line = p.logs.lines.filter((l) => l.level === 50).at(-1)!
     expect(line.msg).toMatch(/plugins\.options\.greeter\.greeting: expected string, got number/)
 
     const fixed = p.nextEvents(1, 'reloaded')

@@ -1,6 +1,7 @@
 // `enet start` as a child process: the printed address, serving, SIGTERM → exit 0,
 // and one-line errors with exit code 2 for bad flags and bad config.
 import { spawn, type ChildProcess } from 'node:child_process'
+import net from 'node:net'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -130,6 +131,20 @@ describe('enet start', () => {
     expect(lines).toHaveLength(1)
     expect(lines[0]).toMatch(re)
     expect(r.stdout).not.toMatch(/enet listening/)
+  })
+
+  it.concurrent('a port in use: exit code 2 and one line naming it, no stack', async () => {
+    const taken = net.createServer()
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r))
+    try {
+      const port = (taken.address() as net.AddressInfo).port
+      const w = await workdir(`export default {}\n`)
+      const r = run(['start', '--config', w.config, '--tcp', `127.0.0.1:${port}`, '--udp', '127.0.0.1:0', '--no-watch', '--plugins', w.plugins], w.dir)
+      expect((await r.exit).code).toBe(2)
+      expect(errorLines(r.stderr)).toEqual([`enet: cannot listen: tcp.host/port 127.0.0.1:${port}: EADDRINUSE`])
+    } finally {
+      taken.close()
+    }
   })
 
   it.concurrent('a bad config value: exit code 2 and one line naming the key', async () => {
