@@ -6,6 +6,7 @@
 //   after `debounceMs` of quiet;
 // - a key whose file is gone waits `removeGraceMs` more before it counts as
 //   removed, so delete-then-recreate is one change, not an unload and a load.
+import { existsSync } from 'node:fs'
 import { watch, type FSWatcher } from 'chokidar'
 
 export interface DebouncedWatchOptions {
@@ -22,6 +23,8 @@ export interface DebouncedWatchOptions {
 export class DebouncedWatcher {
   private readonly watcher: FSWatcher
   private readonly timers = new Map<string, NodeJS.Timeout>()
+  /** Per key, files whose last event was an unlink. */
+  private readonly unlinked = new Map<string, Set<string>>()
   readonly ready: Promise<void>
 
   constructor(
@@ -33,9 +36,15 @@ export class DebouncedWatcher {
       ignored: (p: string) => /(^|[/\\])(node_modules|\.git)([/\\]|$)/.test(p),
       awaitWriteFinish: { stabilityThreshold: opts.stabilityMs, pollInterval: Math.max(10, Math.floor(opts.stabilityMs / 4)) },
     })
-    this.watcher.on('all', (_event, path) => {
+    this.watcher.on('all', (event, path) => {
       const key = opts.keyOf(path)
-      if (key !== null) this.schedule(key, opts.debounceMs, false)
+      if (key === null) return
+      let gone = this.unlinked.get(key)
+      if (event === 'unlink') {
+        if (gone === undefined) this.unlinked.set(key, (gone = new Set()))
+        gone.add(path)
+      } else gone?.delete(path)
+      this.schedule(key, opts.debounceMs, false)
     })
     this.watcher.on('error', () => {})
     this.ready = new Promise((resolve) => this.watcher.once('ready', () => resolve()))
@@ -45,7 +54,13 @@ export class DebouncedWatcher {
     clearTimeout(this.timers.get(key))
     const timer = setTimeout(() => {
       this.timers.delete(key)
-      if (!graceOver && !this.opts.present(key)) return this.schedule(key, this.opts.removeGraceMs, true)
+      if (!graceOver) {
+        if (!this.opts.present(key)) return this.schedule(key, this.opts.removeGraceMs, true)
+        // A deleted file is back, but chokidar holds its add until the write
+        // finishes: that event settles the key (the grace is a fallback).
+        for (const path of this.unlinked.get(key) ?? []) if (existsSync(path)) return this.schedule(key, this.opts.removeGraceMs, true)
+      }
+      this.unlinked.delete(key)
       this.opts.onSettled(key)
     }, ms)
     timer.unref()
@@ -63,6 +78,7 @@ export class DebouncedWatcher {
   async close(): Promise<void> {
     for (const t of this.timers.values()) clearTimeout(t)
     this.timers.clear()
+    this.unlinked.clear()
     await this.watcher.close()
   }
 }
