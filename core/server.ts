@@ -162,6 +162,19 @@ export class Server implements EnetServer, TransportHost {
     if (outbound > maxOutboundTotalBytes) this.shedOutbound(outbound, maxOutboundTotalBytes)
   }
 
+  private outboundCheck: NodeJS.Immediate | undefined = undefined
+
+  /** A queue grew large: sum every queue before the next turn of the loop, not at the next sweep. */
+  outboundGrew(): void {
+    this.outboundCheck ??= setImmediate(() => {
+      this.outboundCheck = undefined
+      let total = 0
+      for (const conn of this.manager) if (conn instanceof TcpConnection) total += conn.unsent
+      const budget = this.config.limits.maxOutboundTotalBytes
+      if (total > budget) this.shedOutbound(total, budget)
+    })
+  }
+
   /** Over the global outbound budget: close the connections with the most unsent bytes first. */
   private shedOutbound(total: number, budget: number): void {
     const tcp = [...this.manager].filter((c): c is TcpConnection => c instanceof TcpConnection && c.unsent > 0).sort((a, b) => b.unsent - a.unsent)
@@ -222,6 +235,7 @@ export class Server implements EnetServer, TransportHost {
     const drained = await this.dispatcher.whenIdle(this.config.limits.drainTimeoutMs)
     if (!drained) this.log.warn({ active: this.dispatcher.active, ms: this.config.limits.drainTimeoutMs }, 'drain timeout: closing with requests still running')
     this.manager.closeAll('server-close')
+    clearImmediate(this.outboundCheck)
     if (this.sweeper) clearInterval(this.sweeper)
     try {
       await this.hooks.onClose.promise()

@@ -13,6 +13,11 @@ export interface TransportHost extends ConnectionOwner {
   readonly rlog: RateLimitedLog
   readonly log: Logger
   count(name: CounterName): void
+  /** A connection's unsent bytes passed OUTBOUND_CHECK_BYTES: check the global outbound budget soon. */
+  outboundGrew(): void
   /** Register a new connection and fire onConnStart. */
   opened(conn: BaseConnection): void
 }
+
+/** Unsent bytes on one connection past which a write asks for a check of the global outbound budget. */
+export const OUTBOUND_CHECK_BYTES = 64 * 1024

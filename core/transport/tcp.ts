@@ -6,7 +6,7 @@ import { toBuffer, type FrameCodec, type FrameDecoder } from '../codec.ts'
 import { BaseConnection } from '../connection.ts'
 import { EnetError } from '../errors.ts'
 import type { CloseReason, Payload } from '../types.ts'
-import type { TransportHost } from './host.ts'
+import { OUTBOUND_CHECK_BYTES, type TransportHost } from './host.ts'
 
 /** How long a graceful close waits for the peer to take our last bytes. */
 const END_GRACE_MS = 2_000
@@ -100,6 +100,7 @@ export class TcpConnection extends BaseConnection {
       return false
     }
     socket.write(this.codec.encode(msgId, toBuffer(data)))
+    if (socket.writableLength > OUTBOUND_CHECK_BYTES) this.host.outboundGrew()
     return true
   }
 

@@ -154,4 +154,27 @@ describe('global outbound budget', () => {
     expect(stops.some(([id]) => id === smallId)).toBe(false)
     expect(small.closed).toBe(false)
   })
+
+  it('is checked when a queue grows, not only at the next sweep', async () => {
+    let wrote = 0
+    let timerFired = false
+    // Default frame and idle timeouts: the sweeper runs once a second.
+    const { server, tcpPort } = await h.start({ limits: { maxOutboundBytes: 64 * 1024 * 1024, maxOutboundTotalBytes: 2 * 1024 * 1024 } }, (s) => {
+      s.route(5, (req) => {
+        // Marks a point 300 ms after the burst: the shed must come before it.
+        setTimeout(() => (timerFired = true), 300).unref()
+        for (let i = 0; i < 64; i++) if (req.reply(5, Buffer.alloc(64 * 1024))) wrote++
+      })
+      routes(s)
+    })
+    const stops: Array<{ reason: string; beforeTimer: boolean }> = []
+    server.hooks.onConnStop.tap('test', (_c, reason) => void stops.push({ reason, beforeTimer: !timerFired }))
+    const c = await h.tcp(tcpPort)
+    c.socket.pause()
+    c.send(5)
+    await until(() => stops.length === 1, 5_000, 'the shed')
+    expect(stops[0]).toEqual({ reason: 'slow-consumer', beforeTimer: true })
+    expect(server.counters['closed.outbound-budget']).toBe(1)
+    expect(wrote).toBe(64)
+  })
 })
