@@ -56,8 +56,11 @@ function isDirectory(path: string): boolean {
   }
 }
 
+/** The first line of an error, and where it points when the next line is a `file:line:col` (jiti's parse errors). */
 export function firstLine(err: unknown): string {
-  return describe(err).split('\n')[0]!
+  const [first = '', second = ''] = describe(err).split('\n')
+  const at = /\S+:\d+:\d+$/.exec(second.trim())
+  return at ? `${first.trimEnd()} (${at[0]})` : first
 }
 
 export function validateDefinition(def: unknown, dirName: string, file: string): asserts def is PluginDefinition {

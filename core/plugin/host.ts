@@ -199,7 +199,7 @@ export class PluginHost {
     } catch (err) {
       this.retire(version)
       if (err instanceof PluginFailure) throw err
-      const e = err instanceof EnetError ? err : new EnetError('ENET_ERR_PLUGIN_SETUP', [name, firstLine(err)], { cause: err })
+      const e = err instanceof EnetError ? err : new EnetError('ENET_ERR_PLUGIN_SETUP', [name, file, firstLine(err)], { cause: err })
       throw new PluginFailure(e, file)
     }
     version.routes = routes
