@@ -42,3 +42,13 @@ export function deferred<T = void>(): Deferred<T> {
 export async function turns(n = 5): Promise<void> {
   for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r))
 }
+
+/**
+ * Started now, resolves with the ms a timer of `ms` took to fire in this
+ * process. A deadline kept by the server (in the same process) is compared
+ * with it, not with the wall clock: a loaded machine delays both alike.
+ */
+export function referenceTimer(ms: number): Promise<number> {
+  const t0 = performance.now()
+  return new Promise((resolve) => setTimeout(() => resolve(performance.now() - t0), ms))
+}
