@@ -16,6 +16,9 @@ import type { TransportHost } from './transport/host.ts'
 import { UdpTransport } from './transport/udp.ts'
 import type { CloseReason, EnetServer, InjectOptions, Payload, Reply, RouteDefinition, ServerAddress } from './types.ts'
 
+/** How soon a queue past OUTBOUND_CHECK_BYTES gets the global outbound budget checked. */
+const OUTBOUND_CHECK_MS = 10
+
 export interface ServerOptions {
   /** Use this logger instead of creating one from config.log. */
   logger?: Logger
@@ -162,17 +165,17 @@ export class Server implements EnetServer, TransportHost {
     if (outbound > maxOutboundTotalBytes) this.shedOutbound(outbound, maxOutboundTotalBytes)
   }
 
-  private outboundCheck: NodeJS.Immediate | undefined = undefined
+  private outboundCheck: NodeJS.Timeout | undefined = undefined
 
-  /** A queue grew large: sum every queue before the next turn of the loop, not at the next sweep. */
+  /** A queue grew large: sum every queue within OUTBOUND_CHECK_MS, not at the next sweep (up to 1 s). */
   outboundGrew(): void {
-    this.outboundCheck ??= setImmediate(() => {
+    this.outboundCheck ??= setTimeout(() => {
       this.outboundCheck = undefined
       let total = 0
       for (const conn of this.manager) if (conn instanceof TcpConnection) total += conn.unsent
       const budget = this.config.limits.maxOutboundTotalBytes
       if (total > budget) this.shedOutbound(total, budget)
-    })
+    }, OUTBOUND_CHECK_MS).unref()
   }
 
   /** Over the global outbound budget: close the connections with the most unsent bytes first. */
@@ -235,7 +238,7 @@ export class Server implements EnetServer, TransportHost {
     const drained = await this.dispatcher.whenIdle(this.config.limits.drainTimeoutMs)
     if (!drained) this.log.warn({ active: this.dispatcher.active, ms: this.config.limits.drainTimeoutMs }, 'drain timeout: closing with requests still running')
     this.manager.closeAll('server-close')
-    clearImmediate(this.outboundCheck)
+    clearTimeout(this.outboundCheck)
     if (this.sweeper) clearInterval(this.sweeper)
     try {
       await this.hooks.onClose.promise()
