@@ -12,6 +12,12 @@ export interface ReconnectOptions {
   factor?: number
   /** 0.5 spreads each delay uniformly over ±50%. */
   jitter?: number
+  /**
+   * A connection that stayed up this long resets the backoff; one that drops
+   * sooner counts as a failed attempt (a server that accepts and closes at
+   * once is not hammered). Default 1000.
+   */
+  stableMs?: number
 }
 
 export interface ClientOptions {

@@ -13,6 +13,8 @@ export class TcpClient extends Client {
   private lastError: Error | null = null
   private timer: NodeJS.Timeout | null = null
   private attempt = 0
+  /** When the current connection came up (performance.now()). */
+  private upSince = 0
   /** 'connect' fired for the current socket; `connected` drops earlier, at a decode error. */
   private up = false
   private readonly backoff: Required<ReconnectOptions> | null
@@ -26,7 +28,7 @@ export class TcpClient extends Client {
   ) {
     super(url, host, port, opts)
     const r = opts.reconnect ?? true
-    this.backoff = r === false ? null : { initialMs: 100, maxMs: 5000, factor: 2, jitter: 0.5, ...(r === true ? {} : r) }
+    this.backoff = r === false ? null : { initialMs: 100, maxMs: 5000, factor: 2, jitter: 0.5, stableMs: 1000, ...(r === true ? {} : r) }
     this.dial()
   }
 
@@ -71,7 +73,7 @@ export class TcpClient extends Client {
   }
 
   private readonly onConnect = (): void => {
-    this.attempt = 0
+    this.upSince = performance.now()
     this.up = true
     this.opened()
   }
@@ -114,6 +116,7 @@ export class TcpClient extends Client {
     if (wasUp) this.failWritten(new EnetError('ENET_ERR_NOT_CONNECTED', [`${this.url} (connection lost before the reply)`]))
     if (this.backoff) {
       const b = this.backoff
+      if (wasUp && performance.now() - this.upSince >= b.stableMs) this.attempt = 0
       const base = Math.min(b.maxMs, b.initialMs * b.factor ** this.attempt++)
       const delay = Math.min(b.maxMs, base * (1 - b.jitter + Math.random() * 2 * b.jitter))
       this.timer = setTimeout(this.dial, delay)

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { connect, type Client, type Message } from '../../core/client.ts'
 import { enetDatagram, ltvLE, tlvBE, tlvDatagram, toBuffer, type FrameCodec } from '../../core/codec.ts'
 import type { Payload } from '../../core/types.ts'
+import { until } from '../helpers/until.ts'
 
 interface Peer {
   socket: net.Socket
@@ -213,6 +214,33 @@ describe('TCP client', () => {
     await once(c, 'connect')
     expect((await c.request(5, 'ok')).data.toString()).toBe('ok')
     expect(srv.sockets).toHaveLength(2)
+  })
+
+  it('a server that accepts and closes at once gets backed-off attempts, not a storm', async () => {
+    const at: number[] = []
+    const srv = await tcpServer(echo, tlvBE, (peer) => {
+      at.push(performance.now())
+      peer.socket.destroy()
+    })
+    track(connect(srv.url, { reconnect: { initialMs: 20, maxMs: 10_000, factor: 2, jitter: 0 } }))
+    await until(() => at.length >= 5, 5_000, '5 connections')
+    // Each short-lived connection counts as a failed attempt: delays 20, 40, 80, 160 ms
+    // (timers never fire early by more than a millisecond; a reset backoff would give 20 ms each).
+    expect(at[4]! - at[3]!).toBeGreaterThanOrEqual(150)
+  })
+
+  it('a connection that stayed up past stableMs resets the backoff', async () => {
+    const at: number[] = []
+    const srv = await tcpServer(echo, tlvBE, (peer) => void at.push(performance.now()))
+    // Factor 10: without a reset the 4th retry would wait 20 s, past the 3 s each wait below allows.
+    const c = track(connect(srv.url, { reconnect: { initialMs: 20, maxMs: 60_000, factor: 10, jitter: 0, stableMs: 50 } }))
+    for (let i = 1; i <= 4; i++) {
+      await c.request(1, 'up')
+      await new Promise((r) => setTimeout(r, 60))
+      srv.sockets.at(-1)!.destroy()
+      await until(() => at.length > i, 3_000, `connection ${i + 1}`)
+    }
+    expect((await c.request(1, 'still')).data.toString()).toBe('still')
   })
 
   it('stops reconnecting after close(), even with a retry timer pending', async () => {
