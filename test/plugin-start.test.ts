@@ -151,6 +151,8 @@ describe('a plugin that fails at start with plugins.strict: true', () => {
     expect(more).toEqual([])
     expect(failed).toMatchObject({ level: LEVEL.error, plugin: name, file })
     expect(failed!.err.message).toMatch(BROKEN[name].cause)
+    // A failure to load stops the start before any plugin runs its setup.
+    if (name !== 'setup-throws') expect(jsonLines(r.stdout).filter((l) => l.msg === 'plugin loaded')).toEqual([])
   })
 
   it('the same project without strict starts and serves the good plugin', async () => {

@@ -82,14 +82,17 @@ export class PluginHost {
         failures.push(this.failed(basename(dir), dir, err, t0))
       }
     }
+    // plugins.strict: the first failure stops the start, before (more) plugins run their setup.
+    const strict = this.config.plugins.strict
+    if (strict && failures.length) throw failures[0]
     for (const item of orderByDependencies(imported)) {
       try {
         await this.activate(item.dir, item.def, item.file, item.t0)
       } catch (err) {
         failures.push(this.failed(item.def.name, item.dir, err, item.t0))
+        if (strict) throw failures[0]
       }
     }
-    if (failures.length && this.config.plugins.strict) throw failures[0]
     this.warnUnclaimedOptions()
     return failures
   }
