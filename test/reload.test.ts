@@ -239,6 +239,43 @@ export default definePlugin({ name: 'echo', routes: { 1: (req) => { req.reply(1,
     expect(c.connected).toBe(true)
   })
 
+  it('a stop during the setup of a reload: the new version never serves, its timers never run, close() resolves', async () => {
+    const g = globalThis as { enetTestGate?: { started(): void; wait: Promise<void> }; enetTestTicks?: number }
+    const started = deferred()
+    const gate = deferred()
+    g.enetTestGate = { started: () => started.resolve(), wait: gate.promise }
+    g.enetTestTicks = 0
+    project = await createProject({ 'plugins/echo/index.ts': echoPlugin('v1') })
+    const p = project
+    project = undefined
+    p.write(
+      'plugins/echo/index.ts',
+      `import { definePlugin } from 'enet'
+const g = globalThis as any
+export default definePlugin({
+  name: 'echo',
+  async setup(ctx) {
+    g.enetTestGate.started()
+    await g.enetTestGate.wait
+    ctx.setInterval(() => g.enetTestTicks++, 5)
+  },
+  routes: { 1: (req) => { req.reply(1, 'v2:' + req.text()) } },
+})
+`,
+    )
+    await started.promise
+    const closed = p.close()
+    gate.resolve()
+    await closed
+    expect(p.events.filter((e) => e.to === 'v2')).toEqual([])
+    expect(p.app.plugins.get('echo')!.status).not.toBe('active')
+    // The interval v2 set in its setup was cleared with it: give it time to tick if it were not.
+    await new Promise((r) => setTimeout(r, 50))
+    expect(g.enetTestTicks).toBe(0)
+    delete g.enetTestGate
+    delete g.enetTestTicks
+  })
+
   it('refuses a msgId clash between two plugins, naming both', async () => {
     project = await createProject({
       'plugins/alpha/index.ts': echoPlugin('alpha', 7, 'alpha'),

@@ -46,6 +46,8 @@ interface DirQueue {
 export class PluginHost {
   private readonly byName = new Map<string, PluginRecord>()
   private readonly queues = new Map<string, DirQueue>()
+  /** closeAll() has begun: nothing new is loaded or swapped in. */
+  private closing = false
   private readonly retiring = new Set<Promise<void>>()
   private readonly facade: PluginServer
 
@@ -106,6 +108,7 @@ export class PluginHost {
 
   /** Load, reload or unload the plugin in `dir`, whatever its folder now holds. Serialized per folder. */
   sync(dir: string): Promise<void> {
+    if (this.closing) return Promise.resolve()
     let q = this.queues.get(dir)
     if (!q) this.queues.set(dir, (q = { running: null, again: false }))
     if (q.running) {
@@ -206,6 +209,11 @@ export class PluginHost {
       throw new PluginFailure(e, file)
     }
     version.routes = routes
+    if (this.closing) {
+      // The server stopped while this version ran its setup: it never serves.
+      this.retire(version)
+      return
+    }
 
     // The swap: one synchronous step. A request decoded before this line runs
     // the old version, every one after it the new.
@@ -365,6 +373,8 @@ export class PluginHost {
 
   /** Unload everything (server stop): dependents first, then what they depend on. */
   async closeAll(): Promise<void> {
+    // From here no version is swapped in: a reload in its setup retires what it made.
+    this.closing = true
     const active = [...this.byName.values()].filter((r) => r.current).map((r) => ({ record: r, def: r.current!.def }))
     for (const { record } of orderByDependencies(active).reverse()) this.unload(record, 'unloaded', performance.now())
     await this.settled()
