@@ -22,6 +22,8 @@ export interface AppOptions {
   debounceMs?: number
   /** How long a vanished plugin entry file may stay gone before the plugin unloads (ms). */
   removeGraceMs?: number
+  /** How long loading the config file may take (ms); default CONFIG_LOAD_TIMEOUT_MS. */
+  loadTimeoutMs?: number
 }
 
 export interface ConfigReload {

@@ -2,6 +2,7 @@
 import { existsSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { envPatch, mergeConfig, resolveConfig, type ConfigPatch, type EnetConfig } from './config.ts'
+import { withTimeout } from './deadline.ts'
 import { EnetError, describe } from './errors.ts'
 import { importFresh } from './jiti.ts'
 
@@ -14,7 +15,12 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv
   /** From CLI flags; wins over env and file. */
   flags?: ConfigPatch
+  /** How long the file's import and its config function may take; default CONFIG_LOAD_TIMEOUT_MS. */
+  loadTimeoutMs?: number
 }
+
+/** A config that has not loaded in this long (a function awaiting something that never comes) is an error. */
+export const CONFIG_LOAD_TIMEOUT_MS = 10_000
 
 export interface LoadedConfig {
   config: EnetConfig
@@ -38,8 +44,15 @@ export async function loadConfig(opts: LoadOptions = {}): Promise<LoadedConfig> 
   let raw: unknown = {}
   if (file) {
     try {
-      raw = await importFresh(file)
-      if (typeof raw === 'function') raw = await (raw as (e: NodeJS.ProcessEnv) => unknown)(env)
+      const ms = opts.loadTimeoutMs ?? CONFIG_LOAD_TIMEOUT_MS
+      raw = await withTimeout(
+        (async () => {
+          const mod = await importFresh(file)
+          return typeof mod === 'function' ? await (mod as (e: NodeJS.ProcessEnv) => unknown)(env) : mod
+        })(),
+        ms,
+        () => new Error(`did not finish loading within ${ms} ms (a config function that never resolves?)`),
+      )
     } catch (err) {
       throw new EnetError('ENET_ERR_CONFIG_LOAD', [file, describe(err).split('\n')[0]], { cause: err })
     }

@@ -92,6 +92,17 @@ describe('config reload', () => {
     expect(p.app.server.config.limits.maxConn).toBe(77)
   })
 
+  it('a config function that never resolves fails at the load deadline; the next good save applies', async () => {
+    project = await createProject({}, { loadTimeoutMs: 300 })
+    const p = project
+    const hung = await configApplied(p, () => p.write('enet.config.ts', `export default () => new Promise(() => {})\n`))
+    expect(hung.outcome).toBe('failed')
+    expect(hung.error!.message).toMatch(/enet\.config\.ts: did not finish loading within 300 ms/)
+    const good = await configApplied(p, () => p.write('enet.config.ts', config(`limits: { maxConn: 55 },`)))
+    expect(good.outcome).toBe('applied')
+    expect(p.app.server.config.limits.maxConn).toBe(55)
+  })
+
   it('reports a port or codec change as needing a restart, and keeps serving on the old port', async () => {
     project = await createProject({ 'plugins/greeter/index.ts': greeter })
     const p = project

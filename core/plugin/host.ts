@@ -11,7 +11,8 @@ import { compileTable, type Route } from '../router.ts'
 import type { Server } from '../server.ts'
 import type { PluginDefinition, PluginServer, RouteTable } from '../types.ts'
 import { PluginFailure, checkOptions, entryFile, firstLine, orderByDependencies, scanPluginDirs, validateDefinition } from './discover.ts'
-import { PluginVersion, withTimeout } from './version.ts'
+import { withTimeout } from '../deadline.ts'
+import { PluginVersion } from './version.ts'
 
 export { entryFile, scanPluginDirs } from './discover.ts'
 

@@ -1,6 +1,7 @@
 // One loaded version of a plugin: its context, routes, taps, timers, and the
 // count of its requests still running (so it can be drained, then disposed).
 import type { Logger } from 'pino'
+import { withTimeout } from '../deadline.ts'
 import { EnetError } from '../errors.ts'
 import type { ServerHooks } from '../hooks.ts'
 import type { InflightTracker, Route } from '../router.ts'
@@ -109,20 +110,4 @@ export class PluginVersion implements InflightTracker {
     this.disposers.length = 0
     return errors
   }
-}
-
-export function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(onTimeout()), ms)
-    p.then(
-      (v) => {
-        clearTimeout(timer)
-        resolve(v)
-      },
-      (e) => {
-        clearTimeout(timer)
-        reject(e)
-      },
-    )
-  })
 }
