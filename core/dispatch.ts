@@ -32,6 +32,7 @@ export function createCounters() {
     'closed.idle-timeout': 0,
     'closed.slow-consumer': 0,
     'closed.outbound-budget': 0,
+    'closed.peer-evicted': 0,
   }
 }
 export type CounterName = keyof ReturnType<typeof createCounters>

@@ -24,6 +24,8 @@ export type CloseReason =
   | 'bad-frame'
   | 'slow-consumer'
   | 'kicked'
+  /** A UDP session pushed out to make room (udp.maxPeers). */
+  | 'evicted'
   | (string & {})
 
 export interface Connection {

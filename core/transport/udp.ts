@@ -14,6 +14,10 @@ import type { TransportHost } from './host.ts'
 const CREDIT_CAP = 64 * 1024
 /** Senders the server has budgets for without a session (sendUdp to a node's address). */
 const MAX_LOOSE_BUDGETS = 10_000
+/** A live peer moves to the recent end of the peer map at most this often (ms). */
+const TOUCH_MS = 1_000
+/** Peers looked at, oldest first, for one to evict. */
+const EVICT_SCAN = 64
 /** Destination IPs with a byte budget; the oldest is forgotten beyond this (BucketMap). */
 const MAX_IP_BUDGETS = 100_000
 
@@ -21,6 +25,8 @@ export class UdpPeer extends BaseConnection {
   readonly protocol = 'udp' as const
   /** Has echoed a cookie: proved it receives at this address. */
   validated = false
+  /** performance.now() when this peer last moved to the recent end of the peer map. */
+  touchedAt = 0
 
   constructor(
     readonly key: string,
@@ -135,19 +141,52 @@ export class UdpTransport {
     let peer = this.peers.get(from)
     if (peer === undefined) {
       if (!this.accepting) return
-      if (this.peers.size >= udp.maxPeers) return this.dropped('max-peers', rinfo, msg.length)
+      if (this.peers.size >= udp.maxPeers && !this.evictOne()) return this.dropped('max-peers', rinfo, msg.length)
       peer = new UdpPeer(from, rinfo.address, rinfo.port, rinfo.family, this, host, this.newBudget(false))
+      peer.touchedAt = now
       this.peers.set(from, peer)
       host.opened(peer)
       // An onConnStart tap may have refused this peer (a ban list, say).
       if (peer.closed) return
     }
     peer.lastActive = Date.now()
+    // Keep the map in order of activity (to the second), so the front is what to evict.
+    if (now - peer.touchedAt > TOUCH_MS) {
+      peer.touchedAt = now
+      this.peers.delete(from)
+      this.peers.set(from, peer)
+    }
     peer.budget.credit(3 * msg.length, CREDIT_CAP)
     this.perIp.get(rinfo.address).credit(3 * msg.length, CREDIT_CAP)
     if (out.msgId >= COOKIE_CHALLENGE) return this.cookie(peer, out.msgId, out.data)
     if (peer.load >= limits.maxInflightPerConn) return this.dropped('queue-full', rinfo, msg.length, peer)
     host.dispatcher.deliver(peer, out.msgId, out.data)
+  }
+
+  /**
+   * The peer map is full: close the least recently active session with no
+   * request running, an unproven one first. A flood of new source ports then
+   * pushes out sessions instead of locking every new client out.
+   */
+  private evictOne(): boolean {
+    let fallback: UdpPeer | undefined
+    let looked = 0
+    for (const peer of this.peers.values()) {
+      if (++looked > EVICT_SCAN) break
+      if (peer.load > 0) continue
+      if (!peer.validated) return this.evict(peer)
+      fallback ??= peer
+    }
+    return fallback !== undefined && this.evict(fallback)
+  }
+
+  private evict(peer: UdpPeer): true {
+    this.host.count('closed.peer-evicted')
+    this.host.rlog.warn('udp:evicted', { remote: peer.key }, 'udp session evicted: udp.maxPeers sessions live')
+    peer.close('evicted')
+    // close() releases the peer, but not if a tap or a subclass kept it: never leave the map full.
+    this.peers.delete(peer.key)
+    return true
   }
 
   /** The address-validation round trip; msgIds from 0xFFFFFF00 up are the transport's own. */

@@ -111,19 +111,48 @@ describe('UDP datagrams', () => {
     expect(server.counters['drop.bad-datagram']).toBe(1)
   })
 
-  it('udp.maxPeers bounds the sessions: a new peer beyond it is dropped and counted', async () => {
-    const { server, udpPort } = await h.start({ udp: { maxPeers: 2 } }, (s) => s.route(1, echo))
+  it('udp.maxPeers: a flood of new ports evicts the least recently active idle sessions; new clients are still served', async () => {
+    const stops: string[] = []
+    const { server, udpPort } = await h.start({ udp: { maxPeers: 3 } }, (s) => {
+      s.route(1, echo)
+      s.hooks.onConnStop.tap('test', (c, reason) => void stops.push(`${c.remote.port} ${reason}`))
+    })
+    const a = await h.udp(udpPort)
+    await a.request(1, 'a')
+    // 30 ports, one datagram each, as a spoofer rotating source ports would send.
+    const flood = await Promise.all(Array.from({ length: 30 }, () => h.udp(udpPort)))
+    for (const f of flood) await f.request(1, 'f')
+    expect(server.connections.size).toBe(3)
+    expect(server.counters['closed.peer-evicted']).toBe(28)
+    expect(server.counters['drop.max-peers']).toBe(0)
+    // The oldest went first, with its reason.
+    expect(stops[0]).toBe(`${a.localPort} evicted`)
+    const late = await h.udp(udpPort)
+    expect(await late.request(1, 'late')).toMatchObject({ text: 'late' })
+    // An evicted peer that speaks again simply gets a new session.
+    expect(await a.request(1, 'a again')).toMatchObject({ text: 'a again' })
+  })
+
+  it('udp.maxPeers: with every session busy, a new peer is dropped and counted', async () => {
+    const gate = deferred()
+    const { server, udpPort } = await h.start({ udp: { maxPeers: 2 } }, (s) => {
+      s.route(1, echo)
+      s.route(2, () => gate.promise)
+    })
     const a = await h.udp(udpPort)
     const b = await h.udp(udpPort)
     const c = await h.udp(udpPort)
-    await a.request(1, 'a')
-    await b.request(1, 'b')
+    await a.send(2)
+    await b.send(2)
+    await until(() => server.dispatcher.active === 2)
     await c.send(1, 'c')
     await until(() => server.counters['drop.max-peers'] === 1)
-    // Known peers are still served; the extra one got nothing.
-    expect(await a.request(1, 'a2')).toMatchObject({ text: 'a2' })
     expect(c.frames).toHaveLength(0)
     expect(server.connections.size).toBe(2)
+    gate.resolve()
+    // Once idle they can be evicted: c gets in.
+    await until(() => server.dispatcher.active === 0)
+    expect(await c.request(1, 'c2')).toMatchObject({ text: 'c2' })
   })
 })
 
