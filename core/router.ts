@@ -2,6 +2,7 @@
 // routes are replaced in one synchronous step, so a request sees either the
 // old set or the new one, never a mix.
 import { assertMsgId } from './codec.ts'
+import { COOKIE_CHALLENGE, COOKIE_REQUEST } from './cookie.ts'
 import { EnetError } from './errors.ts'
 import type { Handler, HandlerResult, Request, RouteDefinition, RouteTable } from './types.ts'
 
@@ -46,6 +47,7 @@ export function compileRoute(msgId: number, def: RouteDefinition, owner: string,
     throw new EnetError('ENET_ERR_ROUTE_INVALID', [msgId, owner, (err as Error).message])
   }
   const bad = (what: string) => new EnetError('ENET_ERR_ROUTE_INVALID', [msgId, owner, what])
+  if (msgId >= COOKIE_CHALLENGE && msgId <= COOKIE_REQUEST) throw bad('msgIds 0xFFFFFF00-0xFFFFFF02 are reserved for UDP address validation')
   if (typeof def === 'function') return { msgId, owner, run: def, concurrent: false, timeoutMs: 0, tracker }
   if (typeof def !== 'object' || def === null || typeof def.handle !== 'function') {
     throw bad(`expected a function or { handle(req) }, got ${def === null ? 'null' : typeof def}`)

@@ -158,7 +158,7 @@ export class UdpTransport {
     }
     peer.budget.credit(3 * msg.length, CREDIT_CAP)
     this.perIp.get(rinfo.address).credit(3 * msg.length, CREDIT_CAP)
-    if (out.msgId >= COOKIE_CHALLENGE) return this.cookie(peer, out.msgId, out.data)
+    if (out.msgId >= COOKIE_CHALLENGE && out.msgId <= COOKIE_REQUEST) return this.cookie(peer, out.msgId, out.data)
     if (peer.load >= limits.maxInflightPerConn) return this.dropped('queue-full', rinfo, msg.length, peer)
     host.dispatcher.deliver(peer, out.msgId, out.data)
   }
@@ -189,7 +189,7 @@ export class UdpTransport {
     return true
   }
 
-  /** The address-validation round trip; msgIds from 0xFFFFFF00 up are the transport's own. */
+  /** The address-validation round trip; msgIds 0xFFFFFF00-0xFFFFFF02 are the transport's own. */
   private cookie(peer: UdpPeer, msgId: number, data: Buffer): void {
     const { address, port } = peer.remote
     if (msgId === COOKIE_REQUEST) {

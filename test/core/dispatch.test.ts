@@ -363,6 +363,8 @@ describe('route registration', () => {
     ['a non-function postHandle', 1, { handle: echo, postHandle: 3 }],
     ['timeoutMs 0', 1, { handle: echo, timeoutMs: 0 }],
     ['timeoutMs fractional', 1, { handle: echo, timeoutMs: 1.5 }],
+    ['the reserved cookie msgId 0xFFFFFF00', 0xffffff00, echo],
+    ['the reserved cookie msgId 0xFFFFFF02', 0xffffff02, echo],
   ])('rejects %s with ENET_ERR_ROUTE_INVALID', (_what, msgId, def) => {
     const s = createServer(testConfig(), { logStream: logSink() })
     expect(() => s.route(msgId, def as never)).toThrowError(expect.objectContaining({ code: 'ENET_ERR_ROUTE_INVALID' }))

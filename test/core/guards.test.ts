@@ -113,6 +113,16 @@ describe('UDP guards', () => {
     expect((await u.request(AMPLIFY)).data.length).toBe(1_000)
   })
 
+  it('msgIds above the reserved cookie range route over UDP like any other', async () => {
+    const { udpPort } = await h.start({ udp: { rateLimits: {} } }, (s) => {
+      s.route(0xffffff03, (req) => void req.reply(0xffffff03, 'above'))
+      s.route(0xffffffff, (req) => void req.reply(0xffffffff, 'max'))
+    })
+    const u = await h.udp(udpPort)
+    expect(await u.request(0xffffff03)).toMatchObject({ msgId: 0xffffff03, text: 'above' })
+    expect(await u.request(0xffffffff)).toMatchObject({ msgId: 0xffffffff, text: 'max' })
+  })
+
   it('strict mode: the client library validates its address before ready()', async () => {
     const { udpPort } = await h.start({ udp: { strict: true, rateLimits: {} } }, routes)
     const c = connect(`udp://127.0.0.1:${udpPort}`, { validateAddress: true })
