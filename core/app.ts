@@ -12,6 +12,9 @@ import { Server } from './server.ts'
 import { existsSync } from 'node:fs'
 import { AdminSocket } from './admin.ts'
 
+/** After a plugin folder is added to the watcher, when to look again for what its scan missed. */
+const RESCAN_MS = 500
+
 export interface AppOptions {
   file?: string
   cwd?: string
@@ -155,9 +158,6 @@ export class App {
 }
 
 /** The plugin folder a changed path belongs to, or null. */
-/** After a plugin folder is added to the watcher, when to look again for what its scan missed. */
-const RESCAN_MS = 500
-
 export function pluginFolderOf(path: string, dirs: string[]): string | null {
   for (const root of dirs) {
     const rel = relative(root, path)

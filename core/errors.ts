@@ -20,7 +20,7 @@ export const codes = {
   ENET_ERR_PLUGIN_LOAD: 'plugin %s (%s) failed to load: %s',
   ENET_ERR_PLUGIN_INVALID: 'plugin %s (%s) is invalid: %s',
   ENET_ERR_PLUGIN_SETUP: 'plugin %s (%s) setup failed: %s',
-  ENET_ERR_PLUGIN_SETUP_TIMEOUT: 'plugin %s setup did not finish within %s ms',
+  ENET_ERR_PLUGIN_SETUP_TIMEOUT: 'plugin %s (%s) %s did not finish within %s ms',
   ENET_ERR_PLUGIN_CLASH: 'plugin %s: %s',
   ENET_ERR_PLUGIN_DEPENDENCY: 'plugin %s needs plugin %s, which is not loaded',
   ENET_ERR_PLUGIN_UNKNOWN: 'no plugin named %s',

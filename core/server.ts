@@ -58,6 +58,8 @@ export class Server implements EnetServer, TransportHost {
   private udp: UdpTransport | null = null
   private bound: ServerAddress = {}
   private sweeper: NodeJS.Timeout | null = null
+  /** A pending check of the global outbound budget (outboundGrew). */
+  private outboundCheck: NodeJS.Timeout | undefined = undefined
   private state: 'new' | 'listening' | 'closing' | 'closed' = 'new'
   private closing: Promise<void> | null = null
 
@@ -164,8 +166,6 @@ export class Server implements EnetServer, TransportHost {
     }
     if (outbound > maxOutboundTotalBytes) this.shedOutbound(outbound, maxOutboundTotalBytes)
   }
-
-  private outboundCheck: NodeJS.Timeout | undefined = undefined
 
   /** A queue grew large: sum every queue within OUTBOUND_CHECK_MS, not at the next sweep (up to 1 s). */
   outboundGrew(): void {

@@ -245,7 +245,7 @@ function* repeat(n: number, make: (i: number) => Buffer): Generator<Buffer> {
 
 const dgramOf = (msgId: number, data: string | Buffer = '') => enetDatagram.encode(msgId, Buffer.from(data))
 
-/** The node list over TCP (not paged): how many nodes the server holds. */
+/** The node list over TCP (one page holds 64 KiB, all of these): how many nodes the server holds. */
 async function liveNodes(t: Target): Promise<string[]> {
   const c = connect(`tcp://127.0.0.1:${t.tcp}`, { reconnect: false })
   try {

@@ -199,7 +199,7 @@ export class PluginHost {
     const setupMs = this.config.plugins.setupTimeoutMs
     let routes: Route[]
     try {
-      version.api = await withTimeout(Promise.resolve().then(() => def.setup?.(version.ctx)), setupMs, () => new EnetError('ENET_ERR_PLUGIN_SETUP_TIMEOUT', [name, setupMs]))
+      version.api = await withTimeout(Promise.resolve().then(() => def.setup?.(version.ctx)), setupMs, () => new EnetError('ENET_ERR_PLUGIN_SETUP_TIMEOUT', [name, file, 'setup', setupMs]))
       const table: RouteTable = typeof def.routes === 'function' ? def.routes(version.ctx) : (def.routes ?? {})
       routes = compileTable(table, owner, version)
       this.assertNoClash(routes, owner, file)

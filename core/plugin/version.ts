@@ -102,7 +102,7 @@ export class PluginVersion implements InflightTracker {
     const steps = [...(this.def.dispose ? [() => this.def.dispose!(this.ctx)] : []), ...this.disposers.reverse()]
     for (const step of steps) {
       try {
-        await withTimeout(Promise.resolve().then(step), timeoutMs, () => new EnetError('ENET_ERR_PLUGIN_SETUP_TIMEOUT', [`${this.name} (dispose)`, timeoutMs]))
+        await withTimeout(Promise.resolve().then(step), timeoutMs, () => new EnetError('ENET_ERR_PLUGIN_SETUP_TIMEOUT', [this.name, this.file, 'dispose', timeoutMs]))
       } catch (err) {
         errors.push(err as Error)
       }
