@@ -154,6 +154,17 @@ describe('config reload: plugin folders', () => {
     expect(c.connected).toBe(true)
   })
 
+  it('the rescan loads a plugin folder the watcher never reported, and leaves known ones alone', async () => {
+    project = await createProject({ 'plugins/greeter/index.ts': greeter }, { flags: { plugins: { watch: false } } })
+    const p = project
+    p.write('plugins/late/index.ts', echoPlugin('late', 6, 'late'))
+    const loaded = p.nextEvents(1, 'loaded')
+    await p.app.plugins.loadNew(p.app.server.config.plugins.dirs)
+    expect((await loaded).map((e) => e.plugin)).toEqual(['late'])
+    expect(p.app.plugins.get('greeter')).toMatchObject({ version: 1 })
+    expect((await p.app.server.inject({ msgId: 6, data: 'x' }))[0]!.data.toString()).toBe('late:x')
+  })
+
   it('a plugins.dirs entry that is a file is refused with the key named; the server keeps serving', async () => {
     project = await createProject({ 'plugins/greeter/index.ts': greeter })
     const p = project
