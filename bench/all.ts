@@ -6,8 +6,9 @@
 // with the name `reload`, part 2: `--only tcp64` runs tcp64 alone,
 // `--only reload` the reload figures alone, `--only udp,reload` both. Every
 // other flag (--rounds, --warmup, --measure, --idle-conns, --fake-enet,
-// --plain-nocork) belongs to part 1, which rejects what it does not know;
-// part 2 only ever receives --quick, so it never sees a flag it does not know.
+// --plain-nocork, --cpu-prof) belongs to part 1, which rejects what it does
+// not know; part 2 only ever receives --quick. When --only skips part 1, any
+// such flag is an error here: nothing else would look at it.
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
@@ -15,9 +16,11 @@ const RUNNER = fileURLToPath(new URL('../bin/run.mjs', import.meta.url))
 const INDEX = fileURLToPath(new URL('./index.ts', import.meta.url))
 const RELOAD = fileURLToPath(new URL('./reload.ts', import.meta.url))
 
-const USAGE = `usage: npm run bench -- [--quick] [--only tcp64,tcp4k,udp64,idle,reload] [--rounds N] [--warmup MS] [--measure MS] [--idle-conns N] [--fake-enet] [--plain-nocork]
+const USAGE = `usage: npm run bench -- [--quick] [--only tcp64,tcp4k,udp64,idle,reload] [--rounds N] [--warmup MS] [--measure MS] [--idle-conns N] [--fake-enet] [--plain-nocork] [--cpu-prof]
   runs bench/index.ts (enet vs plain) with these flags, then bench/reload.ts (--expose-gc) with --quick if given.
   --only: scenario ids or prefixes for bench/index.ts; "reload" selects bench/reload.ts. Without --only both run in full.
+  --cpu-prof: each enet server child of bench/index.ts writes a V8 CPU profile; the folder is printed at the end.
+  Flags other than --quick and --only belong to bench/index.ts: with --only reload alone they are an error.
   npm run bench:reload -- [--quick] runs the reload part alone.`
 
 const argv = process.argv.slice(2)
@@ -45,6 +48,12 @@ for (let i = 0; i < argv.length; i++) {
 const runReload = only === null || only.includes('reload')
 const indexOnly = only?.filter((s) => s !== 'reload') ?? null
 const runIndex = indexOnly === null || indexOnly.length > 0
+const partOneOnly = indexArgs.filter((a) => a !== '--quick')
+if (!runIndex && partOneOnly.length) {
+  const flags = partOneOnly.filter((a) => a.startsWith('-')).map((a) => a.replace(/=.*/, ''))
+  console.error(`bench: ${(flags.length ? flags : partOneOnly).join(', ')}: only the enet-vs-plain part takes this, and --only reload skips it (run with -h for usage)`)
+  process.exit(2)
+}
 if (indexOnly?.length) indexArgs.push('--only', indexOnly.join(','))
 
 let current: ReturnType<typeof spawn> | null = null

@@ -10,15 +10,30 @@ import type { Server } from './server.ts'
 export type AdminRequest = { cmd: 'plugins' } | { cmd: 'reload'; name: string } | { cmd: 'status' }
 
 const MAX_REQUEST_BYTES = 4096
+/**
+ * How long a connection may take to send its one line. `enet plugins` sends it
+ * as soon as it connects; without a bound, silent connections pile up (2,000
+ * stayed open in a test) and each holds a file descriptor.
+ */
+export const ADMIN_IDLE_MS = 10_000
+
+export interface AdminSocketOptions {
+  /** Close a connection that has not sent a full line within this many ms. */
+  idleMs?: number
+}
 
 export class AdminSocket {
   private readonly server: net.Server
+  private readonly sockets = new Set<net.Socket>()
+  private readonly idleMs: number
 
   constructor(
     readonly path: string,
     private readonly enet: Server,
     private readonly plugins: PluginHost,
+    opts: AdminSocketOptions = {},
   ) {
+    this.idleMs = opts.idleMs ?? ADMIN_IDLE_MS
     this.server = net.createServer((socket) => this.serve(socket))
     this.server.on('error', (err) => enet.log.error({ err, path }, 'admin socket error'))
   }
@@ -38,15 +53,31 @@ export class AdminSocket {
 
   private serve(socket: net.Socket): void {
     let buf = ''
+    let done = false
+    this.sockets.add(socket)
+    // After the answer, close without waiting for the peer to end its side.
+    const reply = (answer: object) => socket.end(JSON.stringify(answer) + '\n', () => socket.destroy())
+    // A deadline from connect, not an inactivity timer: a byte every few seconds must not keep a connection open.
+    const idle = setTimeout(() => {
+      done = true
+      reply({ ok: false, error: `no request line within ${this.idleMs} ms` })
+    }, this.idleMs)
     socket.setEncoding('utf8')
     socket.on('error', () => {})
+    socket.on('close', () => {
+      clearTimeout(idle)
+      this.sockets.delete(socket)
+    })
     socket.on('data', (chunk: string) => {
+      if (done) return
       buf += chunk
-      if (buf.length > MAX_REQUEST_BYTES) return void socket.end(JSON.stringify({ ok: false, error: 'request too large' }) + '\n')
       const nl = buf.indexOf('\n')
-      if (nl < 0) return
+      if (nl < 0 && buf.length <= MAX_REQUEST_BYTES) return
+      done = true
+      clearTimeout(idle)
       socket.pause()
-      this.answer(buf.slice(0, nl)).then((reply) => socket.end(JSON.stringify(reply) + '\n'))
+      if (nl < 0 || nl > MAX_REQUEST_BYTES) return reply({ ok: false, error: 'request too large' })
+      void this.answer(buf.slice(0, nl)).then(reply)
     })
   }
 
@@ -57,12 +88,14 @@ export class AdminSocket {
     } catch {
       return { ok: false, error: 'expected one JSON line' }
     }
+    if (typeof req !== 'object' || req === null) return { ok: false, error: 'expected a JSON object with a cmd' }
     try {
       switch (req.cmd) {
         case 'plugins':
           return { ok: true, plugins: this.plugins.list() }
         case 'reload':
-          return { ok: true, plugin: await this.plugins.reload(String(req.name)) }
+          if (typeof req.name !== 'string' || req.name === '') return { ok: false, error: `reload needs a plugin name, got ${JSON.stringify(req.name)}` }
+          return { ok: true, plugin: await this.plugins.reload(req.name) }
         case 'status':
           return { ok: true, address: this.enet.address(), connections: this.enet.connections.size, counters: this.enet.counters }
         default:
@@ -73,8 +106,11 @@ export class AdminSocket {
     }
   }
 
+  /** Stops listening and drops open connections: server.close() alone would wait for them. */
   close(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()))
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
+    for (const socket of this.sockets) socket.destroy()
+    return closed
   }
 }
 

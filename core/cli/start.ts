@@ -17,7 +17,7 @@ export async function startCommand(argv: string[], out: NodeJS.WritableStream = 
 
   const app = await startApp({ file: values.config, flags })
   const { tcp, udp } = app.server.address()
-  out.write(`enet listening${tcp ? ` tcp ${tcp.host}:${tcp.port}` : ''}${udp ? ` udp ${udp.host}:${udp.port}` : ''}\n`)
+  out.write(`enet listening${tcp ? ` tcp ${hostPort(tcp)}` : ''}${udp ? ` udp ${hostPort(udp)}` : ''}\n`)
 
   return new Promise<number>((resolve) => {
     let stopping = false
@@ -40,6 +40,11 @@ export async function startCommand(argv: string[], out: NodeJS.WritableStream = 
     process.once('SIGINT', () => stop('SIGINT'))
     process.once('SIGTERM', () => stop('SIGTERM'))
   })
+}
+
+/** `host:port` as `enet send` and `--tcp` read it back: an IPv6 host in brackets. */
+function hostPort({ host, port }: { host: string; port: number }): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
 }
 
 function parseFlags(argv: string[]) {

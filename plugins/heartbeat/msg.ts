@@ -8,14 +8,22 @@ export const MSG = {
   listReply: 10,
 } as const
 
+import { isIPv4, isIPv6 } from 'node:net'
+
 /** `host:port` as bytes on the wire: a DNS name, IPv4 or bracketed IPv6, then port 1-65535. */
-const NODE = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\]):([1-9][0-9]{0,4})$/
+const NODE = /^(?:([A-Za-z0-9.-]{1,253})|\[([0-9A-Fa-f:.]{2,45})\]):([1-9][0-9]{0,4})$/
+/** One DNS label: letters, digits and inner hyphens, at most 63 characters. */
+const LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/
 export const MAX_NODE_LENGTH = 262
 
 /** The node name in canonical form, or null when `text` is not a valid `host:port`. */
 export function parseNode(text: string): string | null {
   if (text.length === 0 || text.length > MAX_NODE_LENGTH) return null
   const m = NODE.exec(text)
-  if (m === null || Number(m[1]) > 65535) return null
-  return text
+  if (m === null || Number(m[3]) > 65535) return null
+  const [, name, ipv6] = m
+  if (ipv6 !== undefined) return isIPv6(ipv6) ? text : null
+  // Digits and dots only would be read as an address by resolvers, so it must be one.
+  if (/^[0-9.]+$/.test(name!)) return isIPv4(name!) ? text : null
+  return name!.split('.').every((label) => LABEL.test(label)) ? text : null
 }

@@ -8,6 +8,7 @@ import { FrameClient } from '../helpers/frames.ts'
 import { LEVEL } from '../helpers/logs.ts'
 import { referenceTimer, until } from '../helpers/until.ts'
 import { useBundled } from './bundled.ts'
+import type { HeartbeatApi } from '../../plugins/heartbeat/index.ts'
 
 const b = useBundled()
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex')
@@ -90,7 +91,7 @@ describe('bounds and bad input', () => {
   it('bad host:port payloads are dropped, counted and logged; the server carries on', async () => {
     const p = await b.start()
     const { c, next } = await rawUdp(p.udpPort)
-    const bad = ['', 'localhost', '127.0.0.1:0', '127.0.0.1:65536', 'a b:1', ':80', 'host:-1', 'x'.repeat(300) + ':1', '127.0.0.1:1 ']
+    const bad = ['', 'localhost', '127.0.0.1:0', '127.0.0.1:65536', 'a b:1', ':80', 'host:-1', 'x'.repeat(300) + ':1', '127.0.0.1:1 ', '[:::::]:1', '[....]:9', 'a..b:1', '999.999.999.999:1']
     for (const text of bad) await c.send(10, text)
     await c.sendRaw(hex('0000000a')) // a register with no data at all
     await c.send(10, '[::1]:6430')
@@ -100,6 +101,16 @@ describe('bounds and bad input', () => {
     // Rate-limited: 5 lines a second per reason, the count in each.
     expect(lines.length).toBe(5)
     expect(lines.at(-1)).toMatchObject({ plugin: 'heartbeat', bad: 5 })
+  })
+
+  it('a host is a bracketed IPv6 address, a dotted IPv4 address or DNS labels; anything else is dropped and counted', async () => {
+    const p = await b.start()
+    const tcp = await p.client('tcp')
+    const good = ['127.0.0.1:1', 'node.example:80', '[::1]:6430', 'node-001.example:6000', 'a:1', '[::ffff:10.0.0.1]:2', '[2001:db8::7]:3', '1a.2.3.4:5', `${'x'.repeat(63)}.example:6`]
+    const bad = ['[:::::]:1', '[....]:9', '[1.2.3.4]:5', '[fe80::1%eth0]:1', '[]:1', '[::1:1', 'a..b:1', '.a:1', 'a.:1', '-a:1', 'a-:1', 'a.-b.c:1', 'a_b:1', `${'x'.repeat(64)}.example:1`, `${'abcdefghi.'.repeat(25)}abcd:1`, '999.999.999.999:1', '1.2.3:4', '01.2.3.4:5', '123:80', '1.2.3.4.5:6']
+    for (const text of [...bad, ...good]) tcp.send(10, text)
+    expect((await tcp.request(11, '', { replyId: 10 })).data.toString()).toBe(good.join(' ') + ' ')
+    expect(p.app.plugins.api<HeartbeatApi>('heartbeat')!.stats()).toMatchObject({ registered: good.length, bad: bad.length })
   })
 
   it('over UDP the node list fits one datagram: paged by node, a plain 11 gets page 0', async () => {

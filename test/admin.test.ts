@@ -1,0 +1,98 @@
+// The admin socket over a real Unix socket: requests it refuses, and the
+// bound on connections that never send their line.
+import net from 'node:net'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { AdminSocket, adminRequest, type AdminRequest } from '../core/admin.ts'
+import { createProject, echoPlugin, type Project } from './helpers/project.ts'
+
+let project: Project | undefined
+const extra: AdminSocket[] = []
+const raw: net.Socket[] = []
+afterEach(async () => {
+  for (const s of raw.splice(0)) s.destroy()
+  await Promise.all(extra.splice(0).map((a) => a.close()))
+  await project?.close()
+  project = undefined
+})
+
+const adminSock = (p: Project) => join(p.root, '.enet', 'admin.sock')
+
+/** A connection that writes nothing unless told; `closed` has what it received and when the server closed it. */
+async function rawConnect(path: string) {
+  const socket = net.connect(path)
+  raw.push(socket)
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject))
+  const openedAt = performance.now()
+  let text = ''
+  socket.setEncoding('utf8')
+  socket.on('data', (c: string) => (text += c))
+  socket.on('error', () => {})
+  const closed = new Promise<{ text: string; afterMs: number }>((resolve) => socket.once('close', () => resolve({ text, afterMs: performance.now() - openedAt })))
+  return { socket, closed }
+}
+
+describe('admin requests', () => {
+  it('reload without a plugin name is refused as such; a named reload still works', async () => {
+    project = await createProject({ 'plugins/echo/index.ts': echoPlugin('a') })
+    const path = adminSock(project)
+    for (const req of [{ cmd: 'reload' }, { cmd: 'reload', name: '' }, { cmd: 'reload', name: 42 }]) {
+      const reply = await adminRequest(path, req as AdminRequest)
+      expect(reply.ok).toBe(false)
+      expect(reply.error).toMatch(/^reload needs a plugin name, got /)
+    }
+    expect(await adminRequest(path, { cmd: 'reload', name: 'nope' })).toMatchObject({ ok: false, error: expect.stringMatching(/nope/) })
+    expect(await adminRequest(path, { cmd: 'reload', name: 'echo' })).toMatchObject({ ok: true, plugin: { name: 'echo' } })
+  })
+
+  it('a JSON line that is not an object is refused, not answered with a TypeError', async () => {
+    project = await createProject({})
+    for (const line of ['null', '42', '"plugins"']) {
+      const { socket, closed } = await rawConnect(adminSock(project))
+      socket.write(line + '\n')
+      expect(JSON.parse((await closed).text)).toEqual({ ok: false, error: 'expected a JSON object with a cmd' })
+    }
+  })
+})
+
+describe('admin connections that never send a line', () => {
+  it('are closed at the idle bound, counted from connect even when bytes trickle in; a prompt request is answered', async () => {
+    project = await createProject({})
+    const idleMs = 300
+    const admin = new AdminSocket(join(project.root, 'idle.sock'), project.app.server, project.app.plugins, { idleMs })
+    extra.push(admin)
+    await admin.listen()
+
+    const silent = await Promise.all(Array.from({ length: 50 }, () => rawConnect(admin.path)))
+    const trickle = await rawConnect(admin.path)
+    const drip = setInterval(() => trickle.socket.write('{'), 50)
+    try {
+      const prompt = await adminRequest(admin.path, { cmd: 'status' })
+      expect(prompt).toMatchObject({ ok: true })
+      for (const { afterMs, text } of await Promise.all([...silent, trickle].map((c) => c.closed))) {
+        expect(afterMs).toBeGreaterThanOrEqual(idleMs - 5)
+        expect(afterMs).toBeLessThan(idleMs + 2_000)
+        expect(JSON.parse(text)).toEqual({ ok: false, error: `no request line within ${idleMs} ms` })
+      }
+    } finally {
+      clearInterval(drip)
+    }
+  })
+
+  it('the default bound is generous enough for a slow client, and closing the app does not wait for silent connections', async () => {
+    project = await createProject({})
+    const path = adminSock(project)
+    const slow = await rawConnect(path)
+    const silent = await Promise.all(Array.from({ length: 20 }, () => rawConnect(path)))
+    await new Promise((r) => setTimeout(r, 300))
+    slow.socket.write(JSON.stringify({ cmd: 'status' }) + '\n')
+    expect(JSON.parse((await slow.closed).text)).toMatchObject({ ok: true })
+
+    const t0 = performance.now()
+    const p = project
+    project = undefined
+    await p.close()
+    expect(performance.now() - t0).toBeLessThan(2_000)
+    for (const { text } of await Promise.all(silent.map((c) => c.closed))) expect(text).toBe('')
+  })
+})
