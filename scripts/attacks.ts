@@ -5,7 +5,7 @@
 // sent, what the server did (its counters), the server's peak RSS over its
 // RSS before, and how many control requests were answered or lost meanwhile.
 //
-//   npm run attacks                     # all of them, about a minute
+//   npm run attacks                     # all of them, about half a minute
 //   npm run attacks -- --only slowloris # one (names in the first column)
 //
 // The tests that pin each policy are listed in SECURITY.md; this prints figures.
@@ -444,6 +444,38 @@ const attacks: Attack[] = [
       for (const s of socks) s.close()
       const live = (await liveNodes(t)).length
       return { sent: `${n} heartbeats for distinct nodes from 50 ports of one IP`, show: ['drop.rate-limit'], extra: `registry holds ${live} nodes, 100 of them from list-amplify (msgId 10: 100/s, burst 200 per source IP; maxNodes 1,024)` }
+    },
+  },
+  {
+    name: 'peer-flood',
+    async run(t) {
+      // More source ports than udp.maxPeers (10,000), one datagram each, as a
+      // spoofer rotating ports would send; then a client never seen before.
+      // All sockets stay open until the end, so no port is reused.
+      const N = 12_000
+      const socks: dgram.Socket[] = []
+      let sent = 0
+      for (let i = 0; i < N; i += 500) {
+        const batch = await Promise.all(Array.from({ length: Math.min(500, N - i) }, () => udpSocket()))
+        for (const s of batch) sent += await udpSendAll(s, t.udp, [dgramOf(99)])
+        socks.push(...batch)
+      }
+      const fresh = connect(`udp://127.0.0.1:${t.udp}`)
+      let answered = false
+      try {
+        await fresh.ready()
+        answered = (await fresh.request(ECHO, 'newcomer', { timeoutMs: 2_000 })).data.toString() === 'newcomer'
+      } finally {
+        fresh.close()
+        for (const s of socks) s.close()
+      }
+      const c = await t.counters()
+      return {
+        sent: `${sent} datagrams, one from each of ${sent} source ports`,
+        show: ['closed.peer-evicted', 'drop.max-peers'],
+        // connections counts the control client's TCP connection too; datagrams the kernel dropped made no session.
+        extra: `${c.connections! - 1} UDP sessions live (maxPeers 10,000); a new client ${answered ? 'was answered' : 'got NO answer'}`,
+      }
     },
   },
   {
