@@ -6,7 +6,7 @@
 // RSS before, and how many control requests were answered or lost meanwhile.
 //
 //   npm run attacks                     # all of them, about half a minute
-//   npm run attacks -- --only slowloris # one (names in the first column)
+//   npm run attacks -- --only slowloris # some (comma-separated names, as printed after ##)
 //
 // The tests that pin each policy are listed in SECURITY.md; this prints figures.
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -263,6 +263,8 @@ interface Outcome {
   /** Counter names whose change to print, or extra text. */
   show: string[]
   extra?: string
+  /** False when the server did not hold (beyond what the control client sees). */
+  held?: boolean
 }
 
 interface Attack {
@@ -457,14 +459,25 @@ const attacks: Attack[] = [
       let sent = 0
       for (let i = 0; i < N; i += 500) {
         const batch = await Promise.all(Array.from({ length: Math.min(500, N - i) }, () => udpSocket()))
-        for (const s of batch) sent += await udpSendAll(s, t.udp, [dgramOf(99)])
+        // Paced, 100 datagrams per 5 ms: the kernel's receive buffer holds only a few
+        // hundred small datagrams, and what is measured here is the server, not the kernel.
+        for (let k = 0; k < batch.length; k += 100) {
+          await Promise.all(batch.slice(k, k + 100).map((s) => udpSendAll(s, t.udp, [dgramOf(99)])))
+          sent += Math.min(100, batch.length - k)
+          await sleep(5)
+        }
         socks.push(...batch)
       }
+      // Let the server work through what the kernel queued, so the newcomer's
+      // datagram is not lost in a full receive buffer (UDP: that is no verdict on enet).
+      for (let prev = -1, now = 0; now !== prev; await sleep(100)) [prev, now] = [now, (await t.counters())['closed.peer-evicted']!]
       const fresh = connect(`udp://127.0.0.1:${t.udp}`)
       let answered = false
       try {
         await fresh.ready()
         answered = (await fresh.request(ECHO, 'newcomer', { timeoutMs: 2_000 })).data.toString() === 'newcomer'
+      } catch {
+        answered = false
       } finally {
         fresh.close()
         for (const s of socks) s.close()
@@ -473,6 +486,7 @@ const attacks: Attack[] = [
       return {
         sent: `${sent} datagrams, one from each of ${sent} source ports`,
         show: ['closed.peer-evicted', 'drop.max-peers'],
+        held: answered,
         // connections counts the control client's TCP connection too; datagrams the kernel dropped made no session.
         extra: `${c.connections! - 1} UDP sessions live (maxPeers 10,000); a new client ${answered ? 'was answered' : 'got NO answer'}`,
       }
@@ -525,7 +539,8 @@ const attacks: Attack[] = [
 
 // ---- run and print -------------------------------------------------------------
 
-const chosen = values.only ? attacks.filter((a) => a.name === values.only) : attacks
+const only = values.only?.split(',')
+const chosen = only ? attacks.filter((a) => only.includes(a.name)) : attacks
 if (chosen.length === 0) {
   console.error(`attacks: no attack named ${JSON.stringify(values.only)}; one of: ${attacks.map((a) => a.name).join(', ')}`)
   process.exit(2)
@@ -549,7 +564,7 @@ async function runOne(t: Target, a: Attack): Promise<void> {
   await control.stop()
   const after = await t.counters()
   const deltas = out.show.map((k) => `${k} +${(after[k] ?? 0) - (before[k] ?? 0)}`).join(', ')
-  const served = control.lost === 0 && control.ok > 0
+  const served = control.lost === 0 && control.ok > 0 && out.held !== false
   if (!served) failed++
   console.log(`\n## ${a.name}${a.secret ? ' (secret set)' : ''}  (${(ms / 1000).toFixed(1)} s)`)
   console.log(`  sent:     ${out.sent}`)
@@ -566,5 +581,5 @@ for (const secret of [false, true]) {
   for (const a of group) await runOne(t, a)
   await t.stop()
 }
-console.log(`\nattacks: ${chosen.length} run, server alive after each; control lost requests in ${failed}`)
+console.log(`\nattacks: ${chosen.length} run, server alive after each; failed (control lost requests, or the attack's own check): ${failed}`)
 process.exit(failed === 0 ? 0 : 1)
