@@ -97,7 +97,7 @@ export class AdminSocket {
           if (typeof req.name !== 'string' || req.name === '') return { ok: false, error: `reload needs a plugin name, got ${JSON.stringify(req.name)}` }
           return { ok: true, plugin: await this.plugins.reload(req.name) }
         case 'status':
-          return { ok: true, address: this.enet.address(), connections: this.enet.connections.size, counters: this.enet.counters }
+          return { ok: true, address: this.enet.address(), connections: this.enet.connections.size, counters: this.enet.counters, plugins: this.pluginStats() }
         default:
           return { ok: false, error: `unknown cmd ${JSON.stringify((req as { cmd?: unknown }).cmd)}` }
       }
@@ -107,6 +107,22 @@ export class AdminSocket {
   }
 
   /** Stops listening and drops open connections: server.close() alone would wait for them. */
+  /** What each plugin's API reports from `stats()`, if it has one (heartbeat, locator). */
+  private pluginStats(): Record<string, unknown> {
+    const out: Record<string, unknown> = {}
+    for (const { name } of this.plugins.list()) {
+      const api = this.plugins.api<{ stats?: unknown }>(name)
+      if (api && typeof api.stats === 'function') {
+        try {
+          out[name] = (api.stats as () => unknown)()
+        } catch (err) {
+          out[name] = { error: (err as Error).message }
+        }
+      }
+    }
+    return out
+  }
+
   close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
     for (const socket of this.sockets) socket.destroy()

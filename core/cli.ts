@@ -6,6 +6,7 @@ const USAGE = `usage:
   enet send [--udp] HOST:PORT MSGID DATA [--wait] [--timeout MS] [--reply-id N]
   enet plugins [--config FILE] [--json]        list the running server's plugins
   enet reload NAME [--config FILE]             reload one plugin of the running server
+  enet status [--config FILE] [--json]         counters, connections and plugin stats of the running server
   enet demo                                    heartbeat + locate demo on loopback`
 
 export async function main(argv: string[]): Promise<number> {
@@ -18,6 +19,7 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./cli/send.ts')).sendCommand(rest)
       case 'plugins':
       case 'reload':
+      case 'status':
         return await (await import('./cli/admin.ts')).adminCommand(command, rest)
       case 'demo':
         return await (await import('./cli/demo.ts')).demoCommand(rest)

@@ -2,9 +2,14 @@
 // bound on connections that never send their line.
 import net from 'node:net'
 import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
+import { adminCommand } from '../core/cli/admin.ts'
+import { connect } from '../core/client.ts'
 import { AdminSocket, adminRequest, type AdminRequest } from '../core/admin.ts'
 import { createProject, echoPlugin, type Project } from './helpers/project.ts'
+import { until } from './helpers/until.ts'
 
 let project: Project | undefined
 const extra: AdminSocket[] = []
@@ -96,3 +101,42 @@ describe('admin connections that never send a line', () => {
     for (const { text } of await Promise.all(silent.map((c) => c.closed))) expect(text).toBe('')
   })
 })
+
+describe('enet status', () => {
+  const PLUGINS = fileURLToPath(new URL('../plugins', import.meta.url))
+  const sink = () => {
+    let text = ''
+    return { stream: new Writable({ write: (c, _e, cb) => ((text += c), cb()) }), text: () => text }
+  }
+
+  it('prints connections, non-zero counters and the bundled plugins stats; --json has them all', async () => {
+    project = await createProject({}, { flags: { plugins: { dirs: [PLUGINS] } } })
+    const p = project
+    const file = join(p.root, 'enet.config.ts')
+    const c = connect(`udp://127.0.0.1:${p.app.server.address().udp!.port}`)
+    try {
+      await c.ready()
+      c.send(10, '127.0.0.1:7001')
+      expect((await c.request(11, '', { replyId: 10, timeoutMs: 2_000 })).data.toString()).toBe('127.0.0.1:7001 ')
+      c.send(4242, 'nobody routes this')
+      await until(() => p.app.server.counters['drop.unknown-msgid'] === 1)
+
+      const json = sink()
+      expect(await adminCommand('status', ['--config', file, '--json'], json.stream)).toBe(0)
+      const status = JSON.parse(json.text())
+      expect(status).toMatchObject({ connections: 1, counters: { requests: 3, 'drop.unknown-msgid': 1 } })
+      expect(status.plugins.heartbeat).toMatchObject({ live: 1, registered: 1 })
+      expect(status.plugins.locator).toMatchObject({ locates: 0 })
+
+      const text = sink()
+      expect(await adminCommand('status', ['--config', file], text.stream)).toBe(0)
+      const lines = text.text().split('\n')
+      expect(lines[1]).toBe('connections  1')
+      expect(lines[2]).toBe('counters     requests 3, drop.unknown-msgid 1')
+      expect(lines.find((l) => l.startsWith('heartbeat'))).toMatch(/registered 1.*live 1/)
+    } finally {
+      c.close()
+    }
+  })
+})
+

@@ -1,11 +1,11 @@
-// enet plugins | enet reload NAME: ask a running server through its admin socket.
+// enet plugins | enet reload NAME | enet status: ask a running server through its admin socket.
 import { parseArgs } from 'node:util'
 import { adminRequest } from '../admin.ts'
 import { loadConfig } from '../config-file.ts'
 import { EnetError } from '../errors.ts'
 import type { PluginInfo } from '../plugin/host.ts'
 
-export async function adminCommand(command: 'plugins' | 'reload', argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
+export async function adminCommand(command: 'plugins' | 'reload' | 'status', argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
   let parsed
   try {
     parsed = parseArgs({
@@ -19,7 +19,7 @@ export async function adminCommand(command: 'plugins' | 'reload', argv: string[]
   }
   const { values, positionals } = parsed
   if (command === 'reload' && positionals.length !== 1) throw new EnetError('ENET_ERR_CLI', ['reload: expected one plugin NAME'])
-  if (command === 'plugins' && positionals.length) throw new EnetError('ENET_ERR_CLI', [`plugins: unexpected argument "${positionals[0]}"`])
+  if (command !== 'reload' && positionals.length) throw new EnetError('ENET_ERR_CLI', [`${command}: unexpected argument "${positionals[0]}"`])
   let socket = values.socket
   if (!socket) {
     const { config } = await loadConfig({ file: values.config })
@@ -28,7 +28,7 @@ export async function adminCommand(command: 'plugins' | 'reload', argv: string[]
   }
   let reply
   try {
-    reply = await adminRequest(socket, command === 'plugins' ? { cmd: 'plugins' } : { cmd: 'reload', name: positionals[0]! })
+    reply = await adminRequest(socket, command === 'reload' ? { cmd: 'reload', name: positionals[0]! } : { cmd: command })
   } catch (e) {
     err.write(`enet: ${(e as Error).message}\n`)
     return 1
@@ -36,6 +36,11 @@ export async function adminCommand(command: 'plugins' | 'reload', argv: string[]
   if (!reply.ok) {
     err.write(`enet: ${reply.error}\n`)
     return 1
+  }
+  if (command === 'status') {
+    const { ok: _ok, ...status } = reply
+    out.write(values.json ? JSON.stringify(status) + '\n' : statusText(status as unknown as Status))
+    return 0
   }
   const rows = command === 'plugins' ? (reply.plugins as PluginInfo[]) : [reply.plugin as PluginInfo]
   out.write(values.json ? JSON.stringify(rows) + '\n' : table(rows))
@@ -47,4 +52,32 @@ function table(rows: PluginInfo[]): string {
   const body = rows.map((r) => [r.name, `v${r.version}`, r.status, r.routes.join(',') || '-', String(r.taps), r.lastError ?? '-'])
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)))
   return [head, ...body].map((cells) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n'
+}
+
+interface Status {
+  address: { tcp?: { host: string; port: number }; udp?: { host: string; port: number } }
+  connections: number
+  counters: Record<string, number>
+  plugins: Record<string, unknown>
+}
+
+/** One line per topic; counters that are still 0 are left out. */
+function statusText(s: Status): string {
+  const at = (a?: { host: string; port: number }) => (a ? `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}` : 'off')
+  const lines = [`address      tcp ${at(s.address.tcp)}  udp ${at(s.address.udp)}`, `connections  ${s.connections}`, `counters     ${nonZero(s.counters)}`]
+  for (const [name, stats] of Object.entries(s.plugins)) lines.push(`${name.padEnd(12)} ${nonZero(stats)}`)
+  return lines.join('\n') + '\n'
+}
+
+function nonZero(obj: unknown, prefix = ''): string {
+  const parts: string[] = []
+  const walk = (o: unknown, p: string) => {
+    if (typeof o === 'number') {
+      if (o !== 0) parts.push(`${p} ${o}`)
+    } else if (o && typeof o === 'object') {
+      for (const [k, v] of Object.entries(o)) walk(v, p ? `${p}.${k}` : k)
+    }
+  }
+  walk(obj, prefix)
+  return parts.join(', ') || '-'
 }
