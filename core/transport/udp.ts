@@ -16,8 +16,8 @@ const CREDIT_CAP = 64 * 1024
 const MAX_LOOSE_BUDGETS = 10_000
 /** A live peer moves to the recent end of the peer map at most this often (ms). */
 const TOUCH_MS = 1_000
-/** Peers looked at, oldest first, for one to evict. */
-const EVICT_SCAN = 64
+/** Busy peers passed over (and sent to the back) at most, looking for one to evict. */
+const EVICT_SCAN = 1_024
 /** Destination IPs with a byte budget; the oldest is forgotten beyond this (BucketMap). */
 const MAX_IP_BUDGETS = 100_000
 
@@ -53,7 +53,10 @@ export class UdpPeer extends BaseConnection {
 
 export class UdpTransport {
   private socket: dgram.Socket | null = null
+  /** Every session, in order of activity (to TOUCH_MS): the front is the least recently active. */
   private readonly peers = new Map<string, UdpPeer>()
+  /** Sessions that have not proven their address, in the same order: evicted before proven ones. */
+  private readonly unproven = new Map<string, UdpPeer>()
   private readonly decoded = { msgId: 0, data: Buffer.alloc(0) }
   private accepting = true
   private readonly intake: TokenBucket
@@ -145,6 +148,7 @@ export class UdpTransport {
       peer = new UdpPeer(from, rinfo.address, rinfo.port, rinfo.family, this, host, this.newBudget(false))
       peer.touchedAt = now
       this.peers.set(from, peer)
+      this.unproven.set(from, peer)
       host.opened(peer)
       // An onConnStart tap may have refused this peer (a ban list, say).
       if (peer.closed) return
@@ -153,8 +157,8 @@ export class UdpTransport {
     // Keep the map in order of activity (to the second), so the front is what to evict.
     if (now - peer.touchedAt > TOUCH_MS) {
       peer.touchedAt = now
-      this.peers.delete(from)
-      this.peers.set(from, peer)
+      toBack(this.peers, peer)
+      if (!peer.validated) toBack(this.unproven, peer)
     }
     peer.budget.credit(3 * msg.length, CREDIT_CAP)
     this.perIp.get(rinfo.address).credit(3 * msg.length, CREDIT_CAP)
@@ -169,23 +173,28 @@ export class UdpTransport {
    * pushes out sessions instead of locking every new client out.
    */
   private evictOne(): boolean {
-    let fallback: UdpPeer | undefined
-    let looked = 0
-    for (const peer of this.peers.values()) {
-      if (++looked > EVICT_SCAN) break
-      if (peer.load > 0) continue
-      if (!peer.validated) return this.evict(peer)
-      fallback ??= peer
-    }
-    return fallback !== undefined && this.evict(fallback)
+    return this.evictFrom(this.unproven) || this.evictFrom(this.peers)
   }
 
-  private evict(peer: UdpPeer): true {
+  /** The first idle peer of `map`; busy ones met on the way go to the back, so they never wall off the rest. */
+  private evictFrom(map: Map<string, UdpPeer>): boolean {
+    const busy: UdpPeer[] = []
+    let victim: UdpPeer | undefined
+    for (const peer of map.values()) {
+      if (peer.load === 0) {
+        victim = peer
+        break
+      }
+      busy.push(peer)
+      if (busy.length >= EVICT_SCAN) break
+    }
+    for (const peer of busy) toBack(map, peer)
+    if (victim === undefined) return false
     this.host.count('closed.peer-evicted')
-    this.host.rlog.warn('udp:evicted', { remote: peer.key }, 'udp session evicted: udp.maxPeers sessions live')
-    peer.close('evicted')
+    this.host.rlog.warn('udp:evicted', { remote: victim.key }, 'udp session evicted: udp.maxPeers sessions live')
+    victim.close('evicted')
     // close() releases the peer, but not if a tap or a subclass kept it: never leave the map full.
-    this.peers.delete(peer.key)
+    this.forgetKey(victim)
     return true
   }
 
@@ -196,6 +205,7 @@ export class UdpTransport {
       this.challenge(peer)
     } else if (msgId === COOKIE_ECHO && !peer.validated && this.cookies.check(address, port, data)) {
       peer.validated = true
+      this.unproven.delete(peer.key)
       const u = this.host.config.udp
       peer.budget.set(u.replyBytesPerSec, u.replyBurstBytes)
       peer.budget.credit(u.replyBurstBytes, CREDIT_CAP)
@@ -242,7 +252,12 @@ export class UdpTransport {
   }
 
   forget(peer: UdpPeer): void {
-    if (this.peers.get(peer.key) === peer) this.peers.delete(peer.key)
+    if (this.peers.get(peer.key) === peer) this.forgetKey(peer)
+  }
+
+  private forgetKey(peer: UdpPeer): void {
+    this.peers.delete(peer.key)
+    this.unproven.delete(peer.key)
   }
 
   stopAccepting(): void {
@@ -254,4 +269,10 @@ export class UdpTransport {
     this.socket = null
     return new Promise((resolve) => (socket ? socket.close(() => resolve()) : resolve()))
   }
+}
+
+/** Move a peer to the recent end of an insertion-ordered map. */
+function toBack(map: Map<string, UdpPeer>, peer: UdpPeer): void {
+  map.delete(peer.key)
+  map.set(peer.key, peer)
 }

@@ -2,6 +2,7 @@
 // in-flight bounds with backpressure, slow consumers, the UDP peer bound.
 import type net from 'node:net'
 import { describe, expect, it } from 'vitest'
+import { connect } from '../../core/client.ts'
 import { tlvDatagram } from '../../core/codec.ts'
 import type { CloseReason, Connection, Request } from '../../core/types.ts'
 import { FrameClient } from '../helpers/frames.ts'
@@ -131,6 +132,48 @@ describe('UDP datagrams', () => {
     expect(await late.request(1, 'late')).toMatchObject({ text: 'late' })
     // An evicted peer that speaks again simply gets a new session.
     expect(await a.request(1, 'a again')).toMatchObject({ text: 'a again' })
+  })
+
+  it('udp.maxPeers: unproven sessions go before proven ones, even behind many older proven ones', async () => {
+    const stops: string[] = []
+    const { server, udpPort } = await h.start({ udp: { maxPeers: 72, strict: true, rateLimits: {} } }, (s) => {
+      s.route(1, echo)
+      s.hooks.onConnStop.tap('test', (c, reason) => void stops.push(`${c.remote.port} ${reason}`))
+    })
+    // 70 proven clients first, the oldest sessions: more than a scan of the oldest few would look past.
+    const proven = Array.from({ length: 70 }, () => connect(`udp://127.0.0.1:${udpPort}`, { validateAddress: true }))
+    for (const c of proven) h.onCleanup(() => c.close())
+    await Promise.all(proven.map((c) => c.ready()))
+    const spoofed = await Promise.all(Array.from({ length: 6 }, () => h.udp(udpPort)))
+    for (const u of spoofed) {
+      await u.send(1, 'x')
+      await until(() => u.frames.length === 1, 2_000, 'the cookie challenge')
+    }
+    expect(server.counters['closed.peer-evicted']).toBe(4)
+    expect(stops.every((s) => s.endsWith(' evicted'))).toBe(true)
+    // Only unproven ones went: both proven clients are still served on their sessions.
+    for (const c of proven) expect((await c.request(1, 'still', { timeoutMs: 2_000 })).data.toString()).toBe('still')
+    expect(server.counters['closed.peer-evicted']).toBe(4)
+  })
+
+  it('udp.maxPeers: busy sessions at the front do not wall off idle ones behind them', async () => {
+    const gate = deferred()
+    const { server, udpPort } = await h.start({ udp: { maxPeers: 70, rateLimits: {} } }, (s) => {
+      s.route(1, echo)
+      s.route(2, () => gate.promise)
+    })
+    h.onCleanup(() => gate.resolve())
+    // 66 sessions each holding a request, then 4 idle ones.
+    const busy = await Promise.all(Array.from({ length: 66 }, () => h.udp(udpPort)))
+    for (const u of busy) await u.send(2)
+    await until(() => server.dispatcher.active === 66, 2_000, '66 requests running')
+    const idle = await Promise.all(Array.from({ length: 4 }, () => h.udp(udpPort)))
+    for (const u of idle) await u.request(1, 'idle')
+    const newcomer = await h.udp(udpPort)
+    expect(await newcomer.request(1, 'in')).toMatchObject({ text: 'in' })
+    expect(server.counters['drop.max-peers']).toBe(0)
+    expect(server.counters['closed.peer-evicted']).toBe(1)
+    expect(server.dispatcher.active).toBe(66)
   })
 
   it('udp.maxPeers: with every session busy, a new peer is dropped and counted', async () => {
