@@ -240,7 +240,7 @@ export default definePlugin({ name: 'echo', routes: { 1: (req) => { req.reply(1,
   })
 
   it('a stop during the setup of a reload: the new version never serves, its timers never run, close() resolves', async () => {
-    const g = globalThis as { enetTestGate?: { started(): void; wait: Promise<void> }; enetTestTicks?: number }
+    const g = globalThis as { enetTestGate?: { started(): void; wait: Promise<void> }; enetTestTicks?: number; enetTestDisposed?: boolean }
     const started = deferred()
     const gate = deferred()
     g.enetTestGate = { started: () => started.resolve(), wait: gate.promise }
@@ -259,14 +259,21 @@ export default definePlugin({
     await g.enetTestGate.wait
     ctx.setInterval(() => g.enetTestTicks++, 5)
   },
+  async dispose() {
+    await new Promise((r) => setTimeout(r, 100))
+    g.enetTestDisposed = true
+  },
   routes: { 1: (req) => { req.reply(1, 'v2:' + req.text()) } },
 })
 `,
     )
     await started.promise
     const closed = p.close()
-    gate.resolve()
+    // Released once close() has unloaded v1 and is waiting on the reload.
+    setTimeout(() => gate.resolve(), 100)
     await closed
+    // close() waited for v2's async dispose, not only for v1's.
+    expect(g.enetTestDisposed).toBe(true)
     expect(p.events.filter((e) => e.to === 'v2')).toEqual([])
     expect(p.app.plugins.get('echo')!.status).not.toBe('active')
     // The interval v2 set in its setup was cleared with it: give it time to tick if it were not.
@@ -274,6 +281,7 @@ export default definePlugin({
     expect(g.enetTestTicks).toBe(0)
     delete g.enetTestGate
     delete g.enetTestTicks
+    delete g.enetTestDisposed
   })
 
   it('refuses a msgId clash between two plugins, naming both', async () => {

@@ -121,7 +121,7 @@ export class PluginHost {
       do {
         queue.again = false
         await this.syncNow(dir)
-      } while (queue.again)
+      } while (queue.again && !this.closing)
       queue.running = null
     }
     return (queue.running = run())
@@ -262,8 +262,12 @@ export class PluginHost {
 
   /** Resolves when every replaced version has been drained and disposed. */
   async settled(): Promise<void> {
-    while (this.retiring.size) await Promise.all([...this.retiring])
-    await Promise.all([...this.queues.values()].map((q) => q.running))
+    // A reload that finishes retires what it replaced: wait for both until neither is left.
+    for (;;) {
+      const running = [...this.queues.values()].map((q) => q.running).filter((r) => r !== null)
+      if (this.retiring.size === 0 && running.length === 0) return
+      await Promise.all([...this.retiring, ...running])
+    }
   }
 
   private use(from: string, plugin: string): unknown {
