@@ -56,7 +56,7 @@ export class AdminSocket {
     let done = false
     this.sockets.add(socket)
     // After the answer, close without waiting for the peer to end its side.
-    const reply = (answer: object) => socket.end(JSON.stringify(answer) + '\n', () => socket.destroy())
+    const reply = (answer: object) => socket.end(toJson(answer) + '\n', () => socket.destroy())
     // A deadline from connect, not an inactivity timer: a byte every few seconds must not keep a connection open.
     const idle = setTimeout(() => {
       done = true
@@ -106,7 +106,6 @@ export class AdminSocket {
     }
   }
 
-  /** Stops listening and drops open connections: server.close() alone would wait for them. */
   /** What each plugin's API reports from `stats()`, if it has one (heartbeat, locator). */
   private pluginStats(): Record<string, unknown> {
     const out: Record<string, unknown> = {}
@@ -114,15 +113,17 @@ export class AdminSocket {
       const api = this.plugins.api<{ stats?: unknown }>(name)
       if (api && typeof api.stats === 'function') {
         try {
-          out[name] = (api.stats as () => unknown)()
+          // Through JSON here, so one plugin's BigInt or cycle spoils only its own entry.
+          out[name] = JSON.parse(JSON.stringify((api.stats as () => unknown)()) ?? 'null')
         } catch (err) {
-          out[name] = { error: (err as Error).message }
+          out[name] = { error: `stats() failed: ${(err as Error).message}` }
         }
       }
     }
     return out
   }
 
+  /** Stops listening and drops open connections: server.close() alone would wait for them. */
   close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
     for (const socket of this.sockets) socket.destroy()
@@ -155,4 +156,13 @@ export function adminRequest(path: string, req: AdminRequest, timeoutMs = 5_000)
       }
     })
   })
+}
+
+/** An answer as one JSON line; what cannot be serialized becomes an error answer, never a throw. */
+function toJson(answer: object): string {
+  try {
+    return JSON.stringify(answer)
+  } catch (err) {
+    return JSON.stringify({ ok: false, error: `answer not serializable: ${(err as Error).message}` })
+  }
 }

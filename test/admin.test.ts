@@ -138,5 +138,23 @@ describe('enet status', () => {
       c.close()
     }
   })
+
+  it('a plugin whose stats() throws or returns what JSON cannot hold spoils only its own entry', async () => {
+    const plugin = (name: string, stats: string) => `export default { name: '${name}', setup: () => ({ stats: () => ${stats} }) }\n`
+    project = await createProject({
+      'plugins/bigint/index.ts': plugin('bigint', '({ n: 1n })'),
+      'plugins/thrower/index.ts': plugin('thrower', '{ throw new Error("no stats today") }'),
+      'plugins/fine/index.ts': plugin('fine', '({ n: 1 })'),
+    })
+    const file = join(project.root, 'enet.config.ts')
+    for (let i = 0; i < 2; i++) {
+      const json = sink()
+      expect(await adminCommand('status', ['--config', file, '--json'], json.stream)).toBe(0)
+      const { plugins } = JSON.parse(json.text())
+      expect(plugins.fine).toEqual({ n: 1 })
+      expect(plugins.bigint.error).toMatch(/^stats\(\) failed: .*BigInt/)
+      expect(plugins.thrower).toEqual({ error: 'stats() failed: no stats today' })
+    }
+  })
 })
 

@@ -1,4 +1,6 @@
-// The heartbeat plugin's message ids (Go enet's demo protocol).
+// The heartbeat plugin's message ids (Go enet's demo protocol) and its node check.
+import { isIPv4, isIPv6 } from 'node:net'
+
 export const MSG = {
   /** A node announces `host:port`; no reply. */
   register: 10,
@@ -7,8 +9,6 @@ export const MSG = {
   /** The list reply: Go enet answers msgId 11 with msgId 10 (configurable: `replyId`). */
   listReply: 10,
 } as const
-
-import { isIPv4, isIPv6 } from 'node:net'
 
 /** `host:port` as bytes on the wire: a DNS name, IPv4 or bracketed IPv6, then port 1-65535. */
 const NODE = /^(?:([A-Za-z0-9.-]{1,253})|\[([0-9A-Fa-f:.]{2,45})\]):([1-9][0-9]{0,4})$/
