@@ -8,7 +8,6 @@ export const codes = {
   ENET_ERR_ROUTE_INVALID: 'route for msgId %s from %s: %s',
   ENET_ERR_MSGID_INVALID: 'msgId must be an integer from 0 to 4294967295, got %s',
   ENET_ERR_FRAME_TOO_LARGE: 'frame declares %s data bytes, more than maxPacketSize %s',
-  ENET_ERR_FRAME_TIMEOUT: 'frame not completed within %s ms',
   ENET_ERR_BAD_FRAME: 'bad frame: %s',
   ENET_ERR_HANDLER: 'handler for msgId %s (%s) failed: %s',
   ENET_ERR_HANDLER_TIMEOUT: 'handler for msgId %s (%s) did not finish within %s ms',

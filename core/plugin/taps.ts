@@ -1,6 +1,7 @@
 // tapable has no untap (webpack/tapable#32, #75), so the host owns that: a
 // plugin version records its taps, and they enter and leave the real hooks
 // together, in the synchronous swap step.
+import { EnetError, describe } from '../errors.ts'
 import type { ServerHooks } from '../hooks.ts'
 import type { PluginContext } from '../types.ts'
 
@@ -13,6 +14,7 @@ type AnyHook = {
 
 interface TapRecord {
   hook: AnyHook
+  hookName: string
   kind: 'tap' | 'tapPromise'
   options: { name: string; stage?: number; before?: string | string[] }
   fn: (...args: unknown[]) => unknown
@@ -37,7 +39,7 @@ export class VersionTaps {
         if (typeof fn !== 'function') throw new TypeError(`${this.owner}: ${name}.${kind}() needs a function`)
         const given = typeof opts === 'string' ? { name: opts } : opts
         // Every tap carries the plugin's stable name; the plugin's label stays visible after it.
-        const r: TapRecord = { hook, kind, options: { ...given, name: `${this.owner}/${given.name}` }, fn }
+        const r: TapRecord = { hook, hookName: name, kind, options: { ...given, name: `${this.owner}/${given.name}` }, fn: named(name, `${this.owner}/${given.name}`, kind, fn) }
         this.records.push(r)
         if (this.active) this.add(r)
       }
@@ -71,5 +73,25 @@ export class VersionTaps {
     if (r.kind === 'tapPromise') r.hook.tapPromise!(r.options, r.fn)
     else r.hook.tap(r.options, r.fn)
     r.tap = r.hook.taps.find((t) => t.fn === r.fn && (t as { name?: string }).name === r.options.name)
+  }
+}
+
+/** What a plugin's tap throws (or rejects with) comes out as ENET_ERR_HOOK naming the hook and the tap, the original as `cause`. */
+function named(hook: string, tap: string, kind: TapRecord['kind'], fn: TapRecord['fn']): TapRecord['fn'] {
+  const wrap = (err: unknown) => new EnetError('ENET_ERR_HOOK', [hook, tap, describe(err)], { cause: err })
+  if (kind === 'tapPromise') {
+    return (...args) =>
+      Promise.resolve()
+        .then(() => fn(...args))
+        .catch((err: unknown) => {
+          throw wrap(err)
+        })
+  }
+  return (...args) => {
+    try {
+      return fn(...args)
+    } catch (err) {
+      throw wrap(err)
+    }
   }
 }

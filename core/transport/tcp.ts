@@ -4,7 +4,7 @@
 import net from 'node:net'
 import { toBuffer, type FrameCodec, type FrameDecoder } from '../codec.ts'
 import { BaseConnection } from '../connection.ts'
-import { EnetError } from '../errors.ts'
+import { EnetError, describe } from '../errors.ts'
 import type { CloseReason, Payload } from '../types.ts'
 import { OUTBOUND_CHECK_BYTES, type TransportHost } from './host.ts'
 
@@ -68,11 +68,13 @@ export class TcpConnection extends BaseConnection {
     }
   }
 
-  private badFrame(err: unknown): void {
-    const tooLarge = err instanceof EnetError && err.code === 'ENET_ERR_FRAME_TOO_LARGE'
+  private badFrame(thrown: unknown): void {
+    const tooLarge = thrown instanceof EnetError && thrown.code === 'ENET_ERR_FRAME_TOO_LARGE'
     const reason = tooLarge ? 'frame-too-large' : 'bad-frame'
     if (tooLarge) this.host.count('closed.frame-too-large')
-    this.host.rlog.warn(reason, { err, conn: this.id, remote: `${this.remote.address}:${this.remote.port}` }, `closing connection: ${(err as Error).message}`)
+    // A user codec's own error keeps its message, under the code of a bad frame.
+    const err = thrown instanceof EnetError ? thrown : new EnetError('ENET_ERR_BAD_FRAME', [describe(thrown)], { cause: thrown })
+    this.host.rlog.warn(reason, { err, conn: this.id, remote: `${this.remote.address}:${this.remote.port}` }, `closing connection: ${err.message}`)
     this.close(reason)
   }
 
