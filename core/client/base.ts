@@ -64,6 +64,8 @@ export interface Pending {
   resolve(m: Message): void
   reject(e: Error): void
   timer: NodeJS.Timeout | undefined
+  /** Its frame, while it waits in the queue for a connection. */
+  queued: Buffer | null
 }
 
 export const MiB = 1024 * 1024
@@ -101,28 +103,38 @@ export abstract class Client extends EventEmitter<ClientEvents> {
   }
 
   send(msgId: number, data?: Payload): void {
+    this.sendFrame(msgId, data)
+  }
+
+  /** Writes the frame, or queues it while down and returns it. */
+  private sendFrame(msgId: number, data?: Payload): Buffer | null {
     assertMsgId(msgId)
     const frame = this.encode(msgId, toBuffer(data))
-    if (this.connected) return this.write(frame)
+    if (this.connected) {
+      this.write(frame)
+      return null
+    }
     if (this.ended) throw this.ended
     if (this.queuedBytes + frame.length > this.maxQueuedBytes) {
       throw new EnetError('ENET_ERR_NOT_CONNECTED', [`${this.url} (send queue full at ${this.maxQueuedBytes} bytes)`])
     }
     this.queue.push(frame)
     this.queuedBytes += frame.length
+    return frame
   }
 
   request(msgId: number, data?: Payload, opts: RequestOptions = {}): Promise<Message> {
     const replyId = opts.replyId ?? msgId
     const timeoutMs = opts.timeoutMs ?? 5000
+    let queued: Buffer | null
     try {
       assertMsgId(replyId)
-      this.send(msgId, data)
+      queued = this.sendFrame(msgId, data)
     } catch (err) {
       return Promise.reject(err)
     }
     return new Promise((resolve, reject) => {
-      const p: Pending = { conn: this.connected ? this.conns : this.conns + 1, replyId, timeoutMs, resolve, reject, timer: undefined }
+      const p: Pending = { conn: queued ? this.conns + 1 : this.conns, replyId, timeoutMs, resolve, reject, timer: undefined, queued }
       p.timer = setTimeout(this.onTimeout, timeoutMs, p)
       const list = this.waiting.get(replyId)
       if (list) list.push(p)
@@ -149,6 +161,7 @@ export abstract class Client extends EventEmitter<ClientEvents> {
     const queue = this.queue
     this.queue = []
     this.queuedBytes = 0
+    for (const list of this.waiting.values()) for (const p of list) p.queued = null
     for (const frame of queue) this.write(frame)
     const waiters = this.readyWaiters
     this.readyWaiters = []
@@ -217,6 +230,12 @@ export abstract class Client extends EventEmitter<ClientEvents> {
     if (i < 0) return
     list!.splice(i, 1)
     if (list!.length === 0) this.waiting.delete(p.replyId)
+    // Still queued: it must not go out later, where its reply would answer the next request.
+    const q = p.queued ? this.queue.indexOf(p.queued) : -1
+    if (q >= 0) {
+      this.queue.splice(q, 1)
+      this.queuedBytes -= p.queued!.length
+    }
     p.reject(new EnetError('ENET_ERR_REQUEST_TIMEOUT', [p.replyId, p.timeoutMs]))
   }
 }

@@ -5,6 +5,9 @@ import { EnetError } from '../errors.ts'
 import type { CloseReason } from '../types.ts'
 import { Client, type ClientOptions, type ReconnectOptions } from './base.ts'
 
+/** How long close() lets queued bytes drain to a server that is not reading before it drops them. */
+const CLOSE_FLUSH_MS = 2_000
+
 export class TcpClient extends Client {
   readonly protocol = 'tcp'
   private socket: net.Socket | null = null
@@ -50,9 +53,15 @@ export class TcpClient extends Client {
     const s = this.socket
     if (!s) return Promise.resolve()
     return new Promise((resolve) => {
-      s.once('close', () => resolve())
       // end() flushes what send() queued; destroying after the flush keeps
-      // close() prompt even if the server never closes its side.
+      // close() prompt even if the server never closes its side, and the
+      // deadline keeps it prompt if the server stopped reading.
+      const deadline = setTimeout(() => s.destroy(), CLOSE_FLUSH_MS)
+      deadline.unref()
+      s.once('close', () => {
+        clearTimeout(deadline)
+        resolve()
+      })
       if (this.up && !s.destroyed) s.end(() => s.destroy())
       else s.destroy()
     })

@@ -8,6 +8,9 @@ import { COOKIE_BYTES, COOKIE_CHALLENGE, COOKIE_ECHO, COOKIE_REQUEST } from '../
 import { EnetError } from '../errors.ts'
 import { Client, type ClientOptions } from './base.ts'
 
+/** Waits between cookie requests until a challenge comes (4.4 s in all). */
+const VALIDATE_DELAYS_MS = [200, 400, 800, 1_000, 2_000]
+
 export class UdpClient extends Client {
   readonly protocol = 'udp'
   private socket: dgram.Socket | null = null
@@ -16,6 +19,7 @@ export class UdpClient extends Client {
   private drained: (() => void) | null = null
   private readonly scratch = { msgId: 0, data: Buffer.alloc(0) }
   private readonly validate: boolean
+  private validateTimer: NodeJS.Timeout | undefined = undefined
 
   constructor(
     url: string,
@@ -49,6 +53,7 @@ export class UdpClient extends Client {
   }
 
   protected shutdown(): Promise<void> {
+    clearTimeout(this.validateTimer)
     const s = this.socket
     if (!s) return Promise.resolve()
     return new Promise((resolve) => {
@@ -74,13 +79,24 @@ export class UdpClient extends Client {
     const loopback = address === '::1' || address.startsWith('127.')
     s.bind({ port: 0, address: loopback ? address : undefined }, () => {
       if (this.ended) return
-      // Padded so the server's challenge fits within 3× this datagram.
-      if (this.validate) s.send(this.codec.encode(COOKIE_REQUEST, Buffer.alloc(COOKIE_BYTES)), this.port, this.address)
+      if (this.validate) this.askCookie(0)
       else this.opened()
     })
   }
 
+  /** A lost request or challenge is asked again, with backoff; with no challenge by the deadline, ready() fails. */
+  private askCookie(attempt: number): void {
+    if (this.connected || this.ended || !this.socket) return
+    if (attempt === VALIDATE_DELAYS_MS.length) {
+      return this.abort(new Error(`no address-validation challenge after ${attempt} requests over ${VALIDATE_DELAYS_MS.reduce((a, b) => a + b, 0)} ms`))
+    }
+    // Padded so the server's challenge fits within 3× this datagram.
+    this.socket.send(this.codec.encode(COOKIE_REQUEST, Buffer.alloc(COOKIE_BYTES)), this.port, this.address)
+    this.validateTimer = setTimeout(() => this.askCookie(attempt + 1), VALIDATE_DELAYS_MS[attempt])
+  }
+
   private abort(err: Error): void {
+    clearTimeout(this.validateTimer)
     this.report(err)
     if (this.ended) return
     try {
@@ -93,7 +109,9 @@ export class UdpClient extends Client {
     this.fail(this.ended)
   }
 
-  private readonly onMessage = (msg: Buffer): void => {
+  private readonly onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
+    // Only the server answers: a datagram from anywhere else is not a reply.
+    if (rinfo.port !== this.port || rinfo.address !== this.address) return
     const c = this.codec
     // Short, oversized or lying datagrams are dropped, as the server does.
     if (msg.length < c.headerSize || msg.length - c.headerSize > this.maxPacketSize) return
@@ -104,7 +122,9 @@ export class UdpClient extends Client {
 
   private answerChallenge(cookie: Buffer): void {
     this.socket?.send(this.codec.encode(COOKIE_ECHO, cookie), this.port, this.address, (err) => {
-      if (!err && !this.connected && !this.ended) this.opened()
+      if (err || this.connected || this.ended) return
+      clearTimeout(this.validateTimer)
+      this.opened()
     })
     this.emit('validated')
   }

@@ -6,6 +6,7 @@ import net, { type AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { connect, type Client, type Message } from '../../core/client.ts'
 import { enetDatagram, ltvLE, tlvBE, tlvDatagram, toBuffer, type FrameCodec } from '../../core/codec.ts'
+import { COOKIE_CHALLENGE, COOKIE_REQUEST } from '../../core/cookie.ts'
 import type { Payload } from '../../core/types.ts'
 import { until } from '../helpers/until.ts'
 
@@ -26,7 +27,7 @@ function track(c: Client): Client {
   return c
 }
 
-async function tcpServer(onFrame: OnFrame, codec: FrameCodec = tlvBE, onConnection?: (peer: Peer) => void) {
+async function tcpServer(onFrame: OnFrame, codec: FrameCodec = tlvBE, onConnection?: (peer: Peer) => void, port = 0) {
   const sockets: net.Socket[] = []
   const server = net.createServer((socket) => {
     const peer: Peer = { socket, index: sockets.length, send: (id, data) => socket.write(codec.encode(id, toBuffer(data))) }
@@ -39,14 +40,14 @@ async function tcpServer(onFrame: OnFrame, codec: FrameCodec = tlvBE, onConnecti
     })
     onConnection?.(peer)
   })
-  server.listen(0, '127.0.0.1')
+  server.listen(port, '127.0.0.1')
   await once(server, 'listening')
   cleanup.push(() => {
     for (const s of sockets) s.destroy()
     return new Promise((r) => server.close(r))
   })
-  const port = (server.address() as AddressInfo).port
-  return { server, sockets, port, url: `tcp://127.0.0.1:${port}` }
+  const bound = (server.address() as AddressInfo).port
+  return { server, sockets, port: bound, url: `tcp://127.0.0.1:${bound}` }
 }
 
 async function udpServer(onMessage: (msg: Buffer, reply: (buf: Buffer) => void, rinfo: dgram.RemoteInfo) => void) {
@@ -243,6 +244,29 @@ describe('TCP client', () => {
     expect((await c.request(1, 'still')).data.toString()).toBe('still')
   })
 
+  it('a request that timed out while queued is never sent: its reply cannot answer the next request', async () => {
+    const port = await deadPort()
+    const c = track(connect(`tcp://127.0.0.1:${port}`, { reconnect: { initialMs: 20, maxMs: 50, jitter: 0 } }))
+    await expect(c.request(1, 'A', { timeoutMs: 30 })).rejects.toMatchObject({ code: 'ENET_ERR_REQUEST_TIMEOUT' })
+    const got: string[] = []
+    await tcpServer((peer, msgId, data) => {
+      got.push(data.toString())
+      peer.send(msgId, data)
+    }, tlvBE, undefined, port)
+    expect((await c.request(1, 'B', { timeoutMs: 3_000 })).data.toString()).toBe('B')
+    expect(got).toEqual(['B'])
+  })
+
+  it('close() resolves even when the server has stopped reading', async () => {
+    const srv = await tcpServer(echo, tlvBE, (peer) => peer.socket.pause())
+    const c = track(connect(srv.url, { reconnect: false }))
+    await c.ready()
+    const chunk = Buffer.alloc(64 * 1024)
+    for (let i = 0; i < 256; i++) c.send(1, chunk)
+    await c.close()
+    expect(c.connected).toBe(false)
+  })
+
   it('stops reconnecting after close(), even with a retry timer pending', async () => {
     const srv = await tcpServer(echo)
     const c = connect(srv.url, { reconnect: { initialMs: 60_000, maxMs: 60_000, jitter: 0 } })
@@ -316,6 +340,44 @@ describe('UDP client', () => {
     c.on('message', (m) => seen.push(m))
     expect((await c.request(4, 'honest')).data.toString()).toBe('honest')
     expect(seen).toHaveLength(1)
+  })
+
+  it('takes replies only from the server address: a datagram from anywhere else is ignored', async () => {
+    const srv = await udpServer((msg, reply) => setTimeout(() => reply(enetDatagram.encode(20, Buffer.from('127.0.0.1:7001'))), 50))
+    const c = track(connect(srv.url))
+    await c.ready()
+    const answer = c.request(20, 'foo', { timeoutMs: 2_000 })
+    const stranger = dgram.createSocket('udp4')
+    await new Promise<void>((r) => stranger.bind(0, '127.0.0.1', r))
+    cleanup.push(() => new Promise<void>((r) => stranger.close(() => r())))
+    stranger.send(enetDatagram.encode(20, Buffer.from('6.6.6.6:666')), c.localPort!, '127.0.0.1')
+    expect((await answer).data.toString()).toBe('127.0.0.1:7001')
+  })
+
+  it('validateAddress asks again when a cookie request or challenge is lost', async () => {
+    let asked = 0
+    const srv = await udpServer((msg, reply) => {
+      if (msg.readUInt32BE(0) !== COOKIE_REQUEST) return
+      // The first request is lost.
+      if (++asked > 1) reply(enetDatagram.encode(COOKIE_CHALLENGE, Buffer.alloc(8, 7)))
+    })
+    const c = track(connect(srv.url, { validateAddress: true }))
+    await c.ready()
+    expect(asked).toBe(2)
+  })
+
+  it('validateAddress with nobody answering: ready() fails after its retries, no timer left', async () => {
+    const silent = dgram.createSocket('udp4')
+    await new Promise<void>((r) => silent.bind(0, '127.0.0.1', r))
+    cleanup.push(() => new Promise<void>((r) => silent.close(() => r())))
+    let asked = 0
+    silent.on('message', () => asked++)
+    const base = timeouts()
+    const c = track(connect(`udp://127.0.0.1:${silent.address().port}`, { validateAddress: true }))
+    await expect(c.ready()).rejects.toMatchObject({ code: 'ENET_ERR_NOT_CONNECTED', message: expect.stringMatching(/no address-validation challenge after 5 requests/) })
+    expect(asked).toBe(5)
+    // Its retry timer is gone (another test's may have ended meanwhile).
+    expect(timeouts()).toBeLessThanOrEqual(base)
   })
 
   it('times out without a reply and closes promptly', async () => {
