@@ -39,6 +39,8 @@ export interface LocatorState {
   cache: Map<string, { node: string; until: number }>
   /** name → the query id of the wave out for it (node authentication only): an answer must be signed for it. */
   queryIds: Map<string, string>
+  /** name → performance.now() of the last query wave for it. */
+  waveAt: Map<string, number>
   stats: LocatorStats
 }
 
@@ -47,6 +49,7 @@ export function createState(): LocatorState {
     pending: new Map(),
     cache: new Map(),
     queryIds: new Map(),
+    waveAt: new Map(),
     stats: { locates: 0, found: 0, notFound: 0, coalesced: 0, waves: 0, queries: 0, answers: 0, malformed: 0, late: 0, notLive: 0, bad: 0, busy: 0, cacheHits: 0, authFailed: newAuthFailed() },
   }
 }
@@ -56,6 +59,7 @@ const newAuthFailed = (): Record<AuthFailure, number> => ({ 'bad-tag': 0, replay
 /** A state made by a version of this plugin from before node authentication lacks its fields. */
 export function upgradeState(state: LocatorState): LocatorState {
   state.queryIds ??= new Map()
+  state.waveAt ??= new Map()
   state.stats.authFailed ??= newAuthFailed()
   state.stats.notLive ??= 0
   return state
@@ -101,6 +105,10 @@ export class Lookups {
     if (fresh) pending.set(name, (set = new Set()))
     else stats.coalesced++
     const waiters = set!
+    // A name asked for without pause never settles: once its wave is a timeout
+    // old, ask again, so a node that came up since is asked too.
+    const now = performance.now()
+    const askNow = fresh || now - (this.state.waveAt.get(name) ?? 0) >= this.opts.timeoutMs
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined
       const waiter: Waiter = (node) => {
@@ -115,7 +123,8 @@ export class Lookups {
       this.mine.add(waiter)
       waiters.add(waiter)
       timer = setTimeout(waiter, this.opts.timeoutMs, null)
-      if (!fresh) return
+      if (!askNow) return
+      this.state.waveAt.set(name, now)
       const queryId = this.newQueryId()
       if (queryId !== undefined) this.state.queryIds.set(name, queryId)
       const asked = this.ask(name, queryId)
@@ -166,6 +175,7 @@ export class Lookups {
   private settle(name: string): void {
     this.state.pending.delete(name)
     this.state.queryIds.delete(name)
+    this.state.waveAt.delete(name)
   }
 
   private cached(name: string): string | null {

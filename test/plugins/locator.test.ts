@@ -108,6 +108,29 @@ describe('locate', () => {
     expect(node.frames).toHaveLength(1)
   })
 
+  it('locates of one name that never pause ask again each timeout: a node that came up meanwhile is found', async () => {
+    const timeoutMs = 400
+    const p = await b.start({ locator: { timeoutMs, notFound: 'nope' } })
+    const first = await manualNode(p, '127.0.0.1:7011')
+    const [c1, c2, c3] = [await p.client('udp'), await p.client('udp'), await p.client('udp')]
+    await nodesLive(c1, 1)
+    const l1 = ask(c1, 'foo')
+    await first.waitFrames(1)
+    // The holder comes up while the first wave is out; a second locate joins that wave.
+    const holder = await manualNode(p, '127.0.0.1:7012')
+    await nodesLive(c1, 2)
+    // The scenario, not a wait for the server: l2 joins half a timeout into the wave, so it is still waiting when l1 ends.
+    await new Promise((r) => setTimeout(r, timeoutMs / 2))
+    const l2 = ask(c2, 'foo')
+    expect(await l1).toBe('nope')
+    // l2 still waits, so the name never settled; this locate finds the wave a timeout old and asks again.
+    const l3 = ask(c3, 'foo')
+    await holder.waitFrames(1)
+    expect(holder.frames[0]).toMatchObject({ msgId: 20, text: 'foo' })
+    await holder.send(21, 'foo\n127.0.0.1:7012')
+    expect(await Promise.all([l2, l3])).toEqual(['127.0.0.1:7012', '127.0.0.1:7012'])
+  })
+
   it('malformed answers are dropped and counted; a good one still wins; late answers are ignored', async () => {
     const p = await b.start()
     const node = await manualNode(p, '127.0.0.1:7002')
