@@ -119,8 +119,14 @@ export class Dispatcher {
         verdict = hooks.beforeHandle.call(req)
       } catch (err) {
         // A guard that throws fails closed: the request does not run.
-        this.deps.log().error({ err, hook: 'beforeHandle', msgId }, 'beforeHandle tap threw; request stopped')
+        this.deps.rlog.error('hook:beforeHandle', { err, hook: 'beforeHandle', msgId }, 'beforeHandle tap threw; request stopped')
         verdict = err
+      }
+      if (isThenable(verdict)) {
+        // An async guard cannot be awaited here (beforeHandle is synchronous by
+        // design); its promise would bail every request without a word.
+        verdict.then(undefined, () => {})
+        this.deps.rlog.error('hook:beforeHandle-async', { hook: 'beforeHandle', msgId }, 'beforeHandle tap returned a Promise; beforeHandle is synchronous (use a route preHandle for async checks): request stopped')
       }
       if (verdict !== undefined) {
         this.deps.counters.bailed++

@@ -47,6 +47,10 @@ export class RateLimitedLog {
     if (this.allow(key, sourceOf(obj))) this.log().warn(obj, msg)
   }
 
+  error(key: string, obj: object, msg: string): void {
+    if (this.allow(key, sourceOf(obj))) this.log().error(obj, msg)
+  }
+
   info(key: string, obj: object, msg: string): void {
     if (this.allow(key, sourceOf(obj))) this.log().info(obj, msg)
   }

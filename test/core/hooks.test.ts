@@ -208,6 +208,20 @@ describe('beforeHandle / afterHandle', () => {
     await s.close()
   })
 
+  it('an async beforeHandle tap stops the request and says why, once per second, not silently', async () => {
+    const sink = logSink()
+    const s = createServer(testConfig(), { logStream: sink })
+    s.route(1, echo)
+    s.hooks.beforeHandle.tap('async-guard', async () => undefined)
+    for (let i = 0; i < 20; i++) expect(await s.inject({ msgId: 1, data: 'x' })).toEqual([])
+    expect(s.counters.bailed).toBe(20)
+    const lines = sink.lines.filter((l) => l.hook === 'beforeHandle')
+    expect(lines.length).toBeGreaterThanOrEqual(1)
+    expect(lines.length).toBeLessThanOrEqual(5)
+    expect(lines[0]).toMatchObject({ level: 50, msg: expect.stringMatching(/^beforeHandle tap returned a Promise; beforeHandle is synchronous/) })
+    await s.close()
+  })
+
   it('afterHandle gets the request and an outcome with ms, sync and async', async () => {
     const seen: Array<{ msgId: number; outcome: Outcome }> = []
     const { tcpPort } = await h.start({}, (s) => {
