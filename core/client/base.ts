@@ -27,7 +27,7 @@ export interface ClientOptions {
   maxPacketSize?: number
   /** TCP only; default on: 100 ms, ×2, at most 5 s, ±50% jitter. */
   reconnect?: boolean | ReconnectOptions
-  /** Bytes sent while not connected wait here up to this bound; default 1 MiB. */
+  /** Bytes sent while not connected wait here up to this bound, and bytes the server has not read yet may reach it; default 1 MiB. */
   maxQueuedBytes?: number
   /**
    * UDP only: prove this client's address to a server in strict mode (a cookie
@@ -111,6 +111,12 @@ export abstract class Client extends EventEmitter<ClientEvents> {
     assertMsgId(msgId)
     const frame = this.encode(msgId, toBuffer(data))
     if (this.connected) {
+      // A server that stops reading must not grow this process without bound
+      // either. Judged before the write, as the server does: one frame larger
+      // than the bound still goes to a server that reads.
+      if (this.unsent > this.maxQueuedBytes) {
+        throw new EnetError('ENET_ERR_NOT_CONNECTED', [`${this.url} (${this.unsent} bytes not taken by the server; maxQueuedBytes ${this.maxQueuedBytes})`])
+      }
       this.write(frame)
       return null
     }
@@ -151,6 +157,8 @@ export abstract class Client extends EventEmitter<ClientEvents> {
     return this.closing
   }
 
+  /** Bytes written while connected that the network has not taken yet. */
+  protected abstract get unsent(): number
   protected abstract encode(msgId: number, data: Buffer): Buffer
   protected abstract write(frame: Buffer): void
   protected abstract shutdown(): Promise<void>

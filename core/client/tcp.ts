@@ -43,6 +43,10 @@ export class TcpClient extends Client {
     return this.codec.encode(msgId, data)
   }
 
+  protected get unsent(): number {
+    return this.socket?.writableLength ?? 0
+  }
+
   protected write(frame: Buffer): void {
     this.socket!.write(frame)
   }

@@ -47,6 +47,11 @@ export class UdpClient extends Client {
     return this.codec.encode(msgId, data)
   }
 
+  /** Datagrams leave at once or are dropped by the kernel: nothing piles up here. */
+  protected get unsent(): number {
+    return 0
+  }
+
   protected write(frame: Buffer): void {
     this.inflight++
     this.socket!.send(frame, this.port, this.address, this.onSent)

@@ -259,12 +259,37 @@ describe('TCP client', () => {
 
   it('close() resolves even when the server has stopped reading', async () => {
     const srv = await tcpServer(echo, tlvBE, (peer) => peer.socket.pause())
-    const c = track(connect(srv.url, { reconnect: false }))
+    const c = track(connect(srv.url, { reconnect: false, maxQueuedBytes: 32 * 1024 * 1024 }))
     await c.ready()
     const chunk = Buffer.alloc(64 * 1024)
     for (let i = 0; i < 256; i++) c.send(1, chunk)
     await c.close()
     expect(c.connected).toBe(false)
+  })
+
+  it('send() throws once maxQueuedBytes wait unread by the server; one large frame still goes to a reading server', async () => {
+    // A 512 KiB frame with a 64 KiB bound: judged before the write, it goes.
+    const big = Buffer.alloc(512 * 1024, 1)
+    const reading = await tcpServer(echo)
+    const r = track(connect(reading.url, { reconnect: false, maxQueuedBytes: 64 * 1024 }))
+    await r.ready()
+    expect((await r.request(1, big, { timeoutMs: 5_000 })).data.length).toBe(big.length)
+
+    const srv = await tcpServer(echo, tlvBE, (peer) => peer.socket.pause())
+    const c = track(connect(srv.url, { reconnect: false }))
+    await c.ready()
+    const chunk = Buffer.alloc(64 * 1024)
+    let sent = 0
+    const err = (() => {
+      try {
+        for (; sent < 1_000; sent++) c.send(1, chunk)
+      } catch (e) {
+        return e
+      }
+    })()
+    expect(err).toMatchObject({ code: 'ENET_ERR_NOT_CONNECTED', message: expect.stringMatching(/not taken by the server; maxQueuedBytes 1048576/) })
+    // Up to 1 MiB beyond what the kernel buffers took: bounded, far from 1,000 frames.
+    expect(sent).toBeLessThan(200)
   })
 
   it('stops reconnecting after close(), even with a retry timer pending', async () => {
