@@ -9,9 +9,8 @@
 //   npm run attacks -- --only slowloris # some (comma-separated names, as printed after ##)
 //
 // The tests that pin each policy are listed in SECURITY.md; this prints figures.
-import { spawn, type ChildProcess } from 'node:child_process'
 import dgram from 'node:dgram'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -21,10 +20,10 @@ import { adminRequest } from '../core/admin.ts'
 import { signMessage } from '../core/auth.ts'
 import { connect, type Client } from '../core/client.ts'
 import { enetDatagram, tlvBE } from '../core/codec.ts'
+import { startEnetChild, type EnetChild } from './enet-child.ts'
 
 const { values } = parseArgs({ args: process.argv.slice(2), options: { only: { type: 'string' } } })
 
-const BIN = fileURLToPath(new URL('../bin/enet.mjs', import.meta.url))
 const BUNDLED = fileURLToPath(new URL('../plugins', import.meta.url))
 const SECRET = 'attacks-demo-secret-0123456789abcdef'
 const MiB = 1024 * 1024
@@ -43,9 +42,8 @@ type Counters = Record<string, number>
 
 class Target {
   private logLines = 0
-  private rest = ''
   private constructor(
-    readonly child: ChildProcess,
+    private readonly server: EnetChild,
     readonly root: string,
     readonly tcp: number,
     readonly udp: number,
@@ -86,27 +84,13 @@ export default defineConfig({
 })
 `,
     )
-    const child = spawn(process.execPath, [BIN, 'start', '--config', join(root, 'enet.config.ts'), '--tcp', '127.0.0.1:0', '--udp', '127.0.0.1:0'], {
-      cwd: root,
-      env: { ...process.env, ENET_TCP: '', ENET_UDP: '', ENET_LOG_LEVEL: '', ENET_PLUGINS: '' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    })
-    const ports = await new Promise<{ tcp: number; udp: number }>((resolve, reject) => {
-      child.once('exit', (code) => reject(new Error(`attacks: server exited with ${code} before listening`)))
-      let buf = ''
-      const onData = (s: string) => {
-        buf += s
-        const m = /enet listening tcp [\d.]+:(\d+) udp [\d.]+:(\d+)/.exec(buf)
-        if (!m) return
-        child.stdout!.off('data', onData)
-        resolve({ tcp: Number(m[1]), udp: Number(m[2]) })
-      }
-      child.stdout!.setEncoding('utf8').on('data', onData)
-    })
-    const t = new Target(child, root, ports.tcp, ports.udp)
-    child.stdout!.on('data', (s: string) => t.count(s))
+    let t: Target | undefined
+    const server = startEnetChild(join(root, 'enet.config.ts'), { cwd: root, stderr: 'inherit', onLine: (line) => t?.count(line) })
+    const ports = await server.ports
+    t = new Target(server, root, ports.tcp, ports.udp)
+    const child = server.child
     child.on('exit', (code, signal) => {
-      if (!t.stopping) {
+      if (!t!.stopping) {
         console.error(`attacks: the server died (code ${code}, signal ${signal}): that is a failure`)
         process.exit(1)
       }
@@ -121,15 +105,12 @@ export default defineConfig({
     return this.logLines
   }
 
-  private count(s: string): void {
-    const lines = (this.rest + s).split('\n')
-    this.rest = lines.pop()!
-    this.logLines += lines.filter((l) => l.startsWith('{')).length
+  count(line: string): void {
+    if (line.startsWith('{')) this.logLines++
   }
 
   rss(): number {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${this.child.pid}/status`, 'utf8'))
-    return m ? Number(m[1]) * 1024 : NaN
+    return this.server.rss()
   }
 
   async counters(): Promise<Counters> {
@@ -140,8 +121,8 @@ export default defineConfig({
 
   async stop(): Promise<void> {
     this.stopping = true
-    const exited = new Promise((r) => this.child.once('exit', r))
-    this.child.kill('SIGTERM')
+    const exited = new Promise((r) => this.server.child.once('exit', r))
+    this.server.child.kill('SIGTERM')
     await exited
     rmSync(this.root, { recursive: true, force: true })
   }

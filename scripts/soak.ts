@@ -15,9 +15,8 @@
 // switching between info and warn, which tests that live setting too.
 //
 //   npm run soak -- --seconds 20
-import { spawn } from 'node:child_process'
 import dgram from 'node:dgram'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, renameSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -25,6 +24,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { adminRequest } from '../core/admin.ts'
 import { enetDatagram, tlvBE } from '../core/codec.ts'
+import { startEnetChild } from './enet-child.ts'
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -58,7 +58,6 @@ const CONFIG_EVERY_MS = 10_000
 const SETTLE_MS = 10_000
 const MiB = 1024 * 1024
 
-const BIN = fileURLToPath(new URL('../bin/enet.mjs', import.meta.url))
 const BUNDLED = fileURLToPath(new URL('../plugins', import.meta.url))
 
 const stats = {
@@ -161,43 +160,26 @@ export default definePlugin({
 writeConfig(0)
 writePlugin(0)
 
-const child = spawn(process.execPath, [BIN, 'start', '--config', configFile, '--tcp', '127.0.0.1:0', '--udp', '127.0.0.1:0'], {
-  cwd: root,
-  env: { ...process.env, ENET_TCP: '', ENET_UDP: '', ENET_LOG_LEVEL: '', ENET_PLUGINS: '' },
-  stdio: ['ignore', 'pipe', 'pipe'],
-})
-let stdoutRest = ''
 // Only lines at error level (shown at info and warn alike) are counted from the log.
 const serverLog = { failed: 0, errors: [] as string[] }
 let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null
 let stopping = false
-const listeningLine = new Promise<{ tcp: number; udp: number }>((resolve, reject) => {
-  child.stdout!.setEncoding('utf8').on('data', (s: string) => {
-    const lines = (stdoutRest + s).split('\n')
-    stdoutRest = lines.pop()!
-    for (const line of lines) {
-      const m = /^enet listening tcp [\d.]+:(\d+) udp [\d.]+:(\d+)$/.exec(line)
-      if (m) resolve({ tcp: Number(m[1]), udp: Number(m[2]) })
-      if (!line.startsWith('{')) continue
-      const l = JSON.parse(line) as { level: number; msg: string; outcome?: string }
-      if (l.outcome === 'failed') serverLog.failed++
-      if (l.level >= 50) serverLog.errors.push(line)
-    }
-  })
-  child.on('exit', (code, signal) => {
-    exited = { code, signal }
-    if (!stopping) console.error(`soak: server exited unexpectedly (code ${code}, signal ${signal})`)
-    reject(new Error(`server exited with ${code} before listening`))
-  })
+const server = startEnetChild(configFile, {
+  cwd: root,
+  onLine(line) {
+    if (!line.startsWith('{')) return
+    const l = JSON.parse(line) as { level: number; msg: string; outcome?: string }
+    if (l.outcome === 'failed') serverLog.failed++
+    if (l.level >= 50) serverLog.errors.push(line)
+  },
+})
+const child = server.child
+child.on('exit', (code, signal) => {
+  exited = { code, signal }
+  if (!stopping) console.error(`soak: server exited unexpectedly (code ${code}, signal ${signal})`)
 })
 let stderr = ''
 child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s))
-listeningLine.catch(() => {})
-
-function rssOf(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-  return m ? Number(m[1]) * 1024 : NaN
-}
 
 // ---- clients -----------------------------------------------------------------
 
@@ -381,9 +363,9 @@ async function worker(session: () => Promise<void>): Promise<void> {
 const fmt = (bytes: number) => `${(bytes / MiB).toFixed(1)} MiB`
 
 async function main(): Promise<number> {
-  const ports = await listeningLine
+  const ports = await server.ports
   const adminSock = join(root, '.enet', 'admin.sock')
-  const rssStart = rssOf(child.pid!)
+  const rssStart = server.rss()
   console.log(`soak: server pid ${child.pid} tcp ${ports.tcp} udp ${ports.udp}; ${SECONDS} s, ${TCP_WORKERS} TCP + ${UDP_WORKERS} UDP workers; RSS ${fmt(rssStart)}`)
 
   let pluginRev = 0
@@ -406,7 +388,7 @@ async function main(): Promise<number> {
     const v = await echoVersionOf(adminSock)
     if (exited) return
     console.log(
-      `  ${s}s sent tcp ${stats.sent.tcp} udp ${stats.sent.udp}, answered ${stats.answered.tcp + stats.answered.udp}, lost ${stats.lost.tcp + stats.lost.udp}, dropped ${stats.dropped}, conns ${stats.connections}, writes plugin ${stats.pluginWrites} config ${stats.configWrites}, echo v${v}, RSS ${fmt(rssOf(child.pid!))}`,
+      `  ${s}s sent tcp ${stats.sent.tcp} udp ${stats.sent.udp}, answered ${stats.answered.tcp + stats.answered.udp}, lost ${stats.lost.tcp + stats.lost.udp}, dropped ${stats.dropped}, conns ${stats.connections}, writes plugin ${stats.pluginWrites} config ${stats.configWrites}, echo v${v}, RSS ${fmt(server.rss())}`,
     )
   }, 5_000)
 
@@ -453,7 +435,7 @@ async function main(): Promise<number> {
   }
 
   const crashed = exited !== null
-  const rssEnd = crashed ? NaN : rssOf(child.pid!)
+  const rssEnd = crashed ? NaN : server.rss()
   let echoVersion: number | null = null
   if (!crashed) {
     echoVersion = await echoVersionOf(adminSock)
