@@ -37,6 +37,8 @@ export class UdpPeer extends BaseConnection {
     host: TransportHost,
     /** Bytes this address may still be sent: 3 × what it sent us, plus a refill. */
     readonly budget: TokenBucket,
+    /** The same for its IP, shared with every port of it; looked up once, not per datagram. */
+    public ipBudget: TokenBucket,
   ) {
     super({ address, port, family }, host)
   }
@@ -65,6 +67,9 @@ export class UdpTransport {
   /**
    * Reply bytes to one IP, whatever its port: a spoofer that rotates the
    * victim's port gets no more than one address's budget. Proven peers skip it.
+   * Peers hold their IP's bucket; one the map forgets (past MAX_IP_BUDGETS
+   * IPs) lives on with them, so such an IP may get a second budget, never more
+   * than one per ip:port.
    */
   private readonly perIp: BucketMap
   private readonly cookies = new CookieJar()
@@ -105,6 +110,7 @@ export class UdpTransport {
     this.perSource.clear()
     this.perIp.clear()
     for (const peer of this.peers.values()) {
+      peer.ipBudget = this.perIp.get(peer.remote.address)
       if (peer.validated || !this.strict) peer.budget.set(u.replyBytesPerSec, u.replyBurstBytes)
     }
   }
@@ -145,7 +151,7 @@ export class UdpTransport {
     if (peer === undefined) {
       if (!this.accepting) return
       if (this.peers.size >= udp.maxPeers && !this.evictOne()) return this.dropped('max-peers', rinfo, msg.length)
-      peer = new UdpPeer(from, rinfo.address, rinfo.port, rinfo.family, this, host, this.newBudget(false))
+      peer = new UdpPeer(from, rinfo.address, rinfo.port, rinfo.family, this, host, this.newBudget(false), this.perIp.get(rinfo.address))
       peer.touchedAt = now
       this.peers.set(from, peer)
       this.unproven.set(from, peer)
@@ -161,7 +167,7 @@ export class UdpTransport {
       if (!peer.validated) toBack(this.unproven, peer)
     }
     peer.budget.credit(3 * msg.length, CREDIT_CAP)
-    this.perIp.get(rinfo.address).credit(3 * msg.length, CREDIT_CAP)
+    peer.ipBudget.credit(3 * msg.length, CREDIT_CAP)
     if (out.msgId >= COOKIE_CHALLENGE && out.msgId <= COOKIE_REQUEST) return this.cookie(peer, out.msgId, out.data)
     if (peer.load >= limits.maxInflightPerConn) return this.dropped('queue-full', rinfo, msg.length, peer)
     host.dispatcher.deliver(peer, out.msgId, out.data)
@@ -233,7 +239,7 @@ export class UdpTransport {
     if (this.socket === null) return false
     peer ??= this.peers.get(`${address}:${port}`)
     const budget = peer?.budget ?? this.loose.get(`${address}:${port}`)
-    const ipBudget = peer?.validated ? null : this.perIp.get(address)
+    const ipBudget = peer === undefined ? this.perIp.get(address) : peer.validated ? null : peer.ipBudget
     let sendable = budget.take(buf.length, this.now)
     if (sendable && ipBudget !== null && !ipBudget.take(buf.length, this.now)) {
       // Not sent: the address keeps what it had.
