@@ -158,7 +158,7 @@ export class Server implements EnetServer, TransportHost {
     for (const conn of this.manager) {
       if (conn instanceof TcpConnection) outbound += conn.unsent
       if (conn instanceof TcpConnection && conn.partialSince !== 0 && now - conn.partialSince > frameTimeoutMs) {
-        this.rlog.warn('frame-timeout', { conn: conn.id, ms: frameTimeoutMs }, 'closing connection: frame not completed in time')
+        this.rlog.warn('frame-timeout', { conn: conn.id, remote: `${conn.remote.address}:${conn.remote.port}`, ms: frameTimeoutMs }, 'closing connection: frame not completed in time')
         conn.close('frame-timeout')
       } else if (now - conn.lastActive > idleTimeoutMs && conn.active === 0) {
         conn.close('idle-timeout')
@@ -185,7 +185,7 @@ export class Server implements EnetServer, TransportHost {
       if (total <= budget) break
       total -= conn.unsent
       this.counters['closed.outbound-budget']++
-      this.rlog.warn('outbound-budget', { conn: conn.id, unsent: conn.unsent, total, budget }, 'closing connection: global outbound budget exceeded, largest queue first')
+      this.rlog.warn('outbound-budget', { conn: conn.id, remote: `${conn.remote.address}:${conn.remote.port}`, unsent: conn.unsent, total, budget }, 'closing connection: global outbound budget exceeded, largest queue first')
       conn.close('slow-consumer')
     }
   }

@@ -97,7 +97,7 @@ export class TcpConnection extends BaseConnection {
     // a peer that reads, and what waits unsent stays within budget + one frame.
     if (socket.writableLength > this.host.config.limits.maxOutboundBytes) {
       this.host.count('closed.slow-consumer')
-      this.host.rlog.warn('slow-consumer', { conn: this.id, queued: socket.writableLength }, 'closing slow consumer: outbound budget exceeded')
+      this.host.rlog.warn('slow-consumer', { conn: this.id, remote: `${this.remote.address}:${this.remote.port}`, queued: socket.writableLength }, 'closing slow consumer: outbound budget exceeded')
       this.close('slow-consumer')
       return false
     }

@@ -60,13 +60,14 @@ describe('TCP frames', () => {
 
   it('a frame not completed within frameTimeoutMs closes with frame-timeout', async () => {
     let stops!: ReturnType<typeof stopsOf>
-    const { server, tcpPort } = await h.start({ limits: { frameTimeoutMs: 150 } }, (s) => {
+    const { server, logs, tcpPort } = await h.start({ limits: { frameTimeoutMs: 150 } }, (s) => {
       s.route(1, echo)
       stops = stopsOf(s)
     })
     const good = await h.tcp(tcpPort)
     const slow = await h.tcp(tcpPort)
     const header3 = await h.tcp(tcpPort)
+    const peers = [slow, header3].map((c) => `127.0.0.1:${c.socket.localPort}`).sort()
     // A whole frame first: the clock runs only while a frame is incomplete.
     expect(await slow.request(1, 'whole')).toMatchObject({ text: 'whole' })
     slow.write(Buffer.concat([header(1, 10), Buffer.from('abc')]))
@@ -75,6 +76,8 @@ describe('TCP frames', () => {
     await header3.waitClosed()
     expect(stops.map((s) => s.reason)).toEqual(['frame-timeout', 'frame-timeout'])
     expect(server.counters['closed.frame-timeout']).toBe(2)
+    // Each line names its peer, so the log's rate limit counts per source.
+    expect(logs.find('closing connection: frame not completed in time', LEVEL.warn).map((l) => l.remote).sort()).toEqual(peers)
     // An idle connection with no partial frame stays.
     expect(good.closed).toBe(false)
     expect(await good.request(1, 'still here')).toMatchObject({ text: 'still here' })
