@@ -1,6 +1,7 @@
 // enet plugins | enet reload NAME | enet status: ask a running server through its admin socket.
 import { parseArgs } from 'node:util'
 import { adminRequest } from '../admin.ts'
+import { formatHostPort } from '../config.ts'
 import { loadConfig } from '../config-file.ts'
 import { EnetError } from '../errors.ts'
 import type { PluginInfo } from '../plugin/host.ts'
@@ -63,7 +64,7 @@ interface Status {
 
 /** One line per topic; counters that are still 0 are left out. */
 function statusText(s: Status): string {
-  const at = (a?: { host: string; port: number }) => (a ? `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}` : 'off')
+  const at = (a?: { host: string; port: number }) => (a ? formatHostPort(a) : 'off')
   const lines = [`address      tcp ${at(s.address.tcp)}  udp ${at(s.address.udp)}`, `connections  ${s.connections}`, `counters     ${nonZero(s.counters)}`]
   for (const [name, stats] of Object.entries(s.plugins)) lines.push(`${name.padEnd(12)} ${nonZero(stats)}`)
   return lines.join('\n') + '\n'

@@ -1,6 +1,6 @@
 // enet start: load the config, start the server and its plugins, stop on SIGINT/SIGTERM.
 import { parseArgs } from 'node:util'
-import { parseHostPort, type ConfigPatch } from '../config.ts'
+import { formatHostPort, parseHostPort, type ConfigPatch } from '../config.ts'
 import { EnetError } from '../errors.ts'
 import { startApp } from '../app.ts'
 
@@ -17,7 +17,7 @@ export async function startCommand(argv: string[], out: NodeJS.WritableStream = 
 
   const app = await startApp({ file: values.config, flags })
   const { tcp, udp } = app.server.address()
-  out.write(`enet listening${tcp ? ` tcp ${hostPort(tcp)}` : ''}${udp ? ` udp ${hostPort(udp)}` : ''}\n`)
+  out.write(`enet listening${tcp ? ` tcp ${formatHostPort(tcp)}` : ''}${udp ? ` udp ${formatHostPort(udp)}` : ''}\n`)
 
   return new Promise<number>((resolve) => {
     let stopping = false
@@ -40,11 +40,6 @@ export async function startCommand(argv: string[], out: NodeJS.WritableStream = 
     process.once('SIGINT', () => stop('SIGINT'))
     process.once('SIGTERM', () => stop('SIGTERM'))
   })
-}
-
-/** `host:port` as `enet send` and `--tcp` read it back: an IPv6 host in brackets. */
-function hostPort({ host, port }: { host: string; port: number }): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
 }
 
 function parseFlags(argv: string[]) {
