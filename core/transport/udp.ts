@@ -198,9 +198,8 @@ export class UdpTransport {
     if (victim === undefined) return false
     this.host.count('closed.peer-evicted')
     this.host.rlog.warn('udp:evicted', { remote: victim.key }, 'udp session evicted: udp.maxPeers sessions live')
+    // close() releases the session: forget() takes it out of both maps.
     victim.close('evicted')
-    // close() releases the peer, but not if a tap or a subclass kept it: never leave the map full.
-    this.forgetKey(victim)
     return true
   }
 
@@ -258,10 +257,7 @@ export class UdpTransport {
   }
 
   forget(peer: UdpPeer): void {
-    if (this.peers.get(peer.key) === peer) this.forgetKey(peer)
-  }
-
-  private forgetKey(peer: UdpPeer): void {
+    if (this.peers.get(peer.key) !== peer) return
     this.peers.delete(peer.key)
     this.unproven.delete(peer.key)
   }

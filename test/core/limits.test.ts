@@ -179,6 +179,22 @@ describe('UDP datagrams', () => {
     expect(server.dispatcher.active).toBe(66)
   })
 
+  it('udp.maxPeers: a session that speaks again moves behind the silent ones (order kept to the second)', async () => {
+    const stops: number[] = []
+    const { udpPort } = await h.start({ udp: { maxPeers: 3 } }, (s) => {
+      s.route(1, echo)
+      s.hooks.onConnStop.tap('test', (c) => void stops.push(c.remote.port))
+    })
+    const [a, b, c] = [await h.udp(udpPort), await h.udp(udpPort), await h.udp(udpPort)]
+    for (const u of [a, b, c]) await u.request(1, 'hi')
+    // The scenario: the order is kept to TOUCH_MS (1 s), so a speaks again after more than that.
+    await new Promise((r) => setTimeout(r, 1_100))
+    await a.request(1, 'still here')
+    const d = await h.udp(udpPort)
+    await d.request(1, 'new')
+    expect(stops).toEqual([b.localPort])
+  })
+
   it('udp.maxPeers: with every session busy, a new peer is dropped and counted', async () => {
     const gate = deferred()
     const { server, udpPort } = await h.start({ udp: { maxPeers: 2 } }, (s) => {
