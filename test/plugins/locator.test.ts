@@ -40,6 +40,16 @@ async function nodesLive(c: Client, n: number) {
 
 const ask = async (c: Client, name: string, timeoutMs = 3_000) => (await c.request(20, name, { timeoutMs })).data.toString()
 
+/** One live node driven by hand, and a locate of `foo` whose query has reached it. */
+async function queryOut(p: Bundled, address: string, protocol: 'udp' | 'tcp' = 'udp') {
+  const node = await manualNode(p, address)
+  const c = await p.client(protocol)
+  await nodesLive(c, 1)
+  const answer = ask(c, 'foo')
+  await node.waitFrames(1)
+  return { node, c, answer }
+}
+
 describe('locate', () => {
   it.each(['udp', 'tcp'] as const)('over %s: the node that holds the resource answers; the other one stays silent', async (protocol) => {
     const p = await b.start()
@@ -133,11 +143,7 @@ describe('locate', () => {
 
   it('malformed answers are dropped and counted; a good one still wins; late answers are ignored', async () => {
     const p = await b.start()
-    const node = await manualNode(p, '127.0.0.1:7002')
-    const c = await p.client('udp')
-    await nodesLive(c, 1)
-    const answer = ask(c, 'foo')
-    await node.waitFrames(1)
+    const { node, c, answer } = await queryOut(p, '127.0.0.1:7002')
     for (const bad of ['foo', '\n127.0.0.1:1', 'foo\n', 'foo\nnot an address', 'foo\n127.0.0.1:99999', '']) await node.send(21, bad)
     await node.send(21, 'foo\n127.0.0.1:7002')
     await node.send(21, 'foo\n127.0.0.1:7999')
@@ -154,11 +160,7 @@ describe('locate', () => {
 
   it('a claim naming a node that is not live is dropped and counted; with claims: any it counts', async () => {
     const p = await b.start()
-    const node = await manualNode(p, '127.0.0.1:7004')
-    const c = await p.client('udp')
-    await nodesLive(c, 1)
-    const answer = ask(c, 'foo')
-    await node.waitFrames(1)
+    const { node, answer } = await queryOut(p, '127.0.0.1:7004')
     // A spoofer (or a confused node) names a host nobody registered.
     await node.send(21, 'foo\n10.6.6.6:80')
     await node.send(21, 'foo\n127.0.0.1:7004')
@@ -169,11 +171,7 @@ describe('locate', () => {
 
   it("claims: 'any' takes a claim for any host (the Go demo's trust)", async () => {
     const p = await b.start({ locator: { claims: 'any' } })
-    const node = await manualNode(p, '127.0.0.1:7005')
-    const c = await p.client('udp')
-    await nodesLive(c, 1)
-    const answer = ask(c, 'foo')
-    await node.waitFrames(1)
+    const { node, answer } = await queryOut(p, '127.0.0.1:7005')
     await node.send(21, 'foo\n10.6.6.6:80')
     expect(await answer).toBe('10.6.6.6:80')
   })
@@ -199,11 +197,7 @@ describe('locate', () => {
 describe('lifecycle', () => {
   it('a locate in flight across a reload of the locator gets the answer the new version receives', async () => {
     const p = await b.start()
-    const node = await manualNode(p, '127.0.0.1:7200')
-    const c = await p.client('tcp')
-    await nodesLive(c, 1)
-    const answer = ask(c, 'foo')
-    await node.waitFrames(1)
+    const { node, answer } = await queryOut(p, '127.0.0.1:7200', 'tcp')
     expect(await p.app.plugins.reload('locator')).toMatchObject({ version: 2, status: 'active', inflight: 0 })
     expect(p.app.plugins.get('locator')).toMatchObject({ version: 2 })
     await node.send(21, 'foo\n127.0.0.1:7200')
