@@ -170,6 +170,17 @@ describe('datagram codecs behind the header guard', () => {
 v8.setFlagsFromString('--expose-gc')
 const gc = vm.runInNewContext('gc') as () => void
 
+/**
+ * Every client answered once, so the UDP sockets are sessions before the run
+ * (TCP junk must leave no trace); then what the run must come back to.
+ */
+async function warmUp(server: { connections: { size: number } }, tcp: FrameClient, udps: UdpClient[], reply: string) {
+  expect(await tcp.request(1, 'warm-up')).toMatchObject({ text: reply })
+  for (const u of udps) expect(await u.request(1, 'warm-up')).toMatchObject({ text: reply })
+  gc()
+  return { baseline: server.connections.size, heapBefore: process.memoryUsage().heapUsed }
+}
+
 describe('a live server under garbage', () => {
   const h = useHarness()
   const MAX = 256
@@ -212,13 +223,7 @@ describe('a live server under garbage', () => {
     const good = await h.tcp(tcpPort)
     const goodUdp = await h.udp(udpPort)
     const junkUdp = await Promise.all(Array.from({ length: GARBAGE_UDP }, () => h.udp(udpPort)))
-    expect(await good.request(1, 'warm-up')).toMatchObject({ text: 'warm-up' })
-    expect(await goodUdp.request(1, 'warm-up')).toMatchObject({ text: 'warm-up' })
-    // The garbage UDP sockets become sessions once, here; TCP garbage must leave no trace.
-    for (const u of junkUdp) expect(await u.request(1, 'warm-up')).toMatchObject({ text: 'warm-up' })
-    const baseline = server.connections.size
-    gc()
-    const heapBefore = process.memoryUsage().heapUsed
+    const { baseline, heapBefore } = await warmUp(server, good, [goodUdp, ...junkUdp], 'warm-up')
 
     let seq = 0
     let udpSeq = 0
@@ -366,13 +371,7 @@ export default defineConfig({
     const goodUdp = await UdpClient.open(p.udpPort)
     const junkUdp = await Promise.all(Array.from({ length: JUNK_UDP }, () => UdpClient.open(p.udpPort)))
     for (const u of [goodUdp, ...junkUdp]) b.onCleanup(() => u.close())
-    expect(await good.request(1, 'warm-up')).toMatchObject({ text: 'e:warm-up' })
-    expect(await goodUdp.request(1, 'warm-up')).toMatchObject({ text: 'e:warm-up' })
-    // The junk UDP sockets become sessions once, here; TCP junk must leave no trace.
-    for (const u of junkUdp) expect(await u.request(1, 'warm-up')).toMatchObject({ text: 'e:warm-up' })
-    const baseline = server.connections.size
-    gc()
-    const heapBefore = process.memoryUsage().heapUsed
+    const { baseline, heapBefore } = await warmUp(server, good, [goodUdp, ...junkUdp], 'e:warm-up')
 
     let batch = 0
     let sent = 0
