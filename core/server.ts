@@ -153,7 +153,7 @@ export class Server implements EnetServer, TransportHost {
 
   private sweep(): void {
     const now = Date.now()
-    const { frameTimeoutMs, idleTimeoutMs, maxOutboundTotalBytes } = this.config.limits
+    const { frameTimeoutMs, idleTimeoutMs } = this.config.limits
     let outbound = 0
     for (const conn of this.manager) {
       if (conn instanceof TcpConnection) outbound += conn.unsent
@@ -164,7 +164,8 @@ export class Server implements EnetServer, TransportHost {
         conn.close('idle-timeout')
       }
     }
-    if (outbound > maxOutboundTotalBytes) this.shedOutbound(outbound, maxOutboundTotalBytes)
+    // The backstop for many queues each under OUTBOUND_CHECK_BYTES.
+    this.shedOutbound(outbound)
   }
 
   /** A queue grew large: sum every queue within OUTBOUND_CHECK_MS, not at the next sweep (up to 1 s). */
@@ -173,13 +174,14 @@ export class Server implements EnetServer, TransportHost {
       this.outboundCheck = undefined
       let total = 0
       for (const conn of this.manager) if (conn instanceof TcpConnection) total += conn.unsent
-      const budget = this.config.limits.maxOutboundTotalBytes
-      if (total > budget) this.shedOutbound(total, budget)
+      this.shedOutbound(total)
     }, OUTBOUND_CHECK_MS).unref()
   }
 
   /** Over the global outbound budget: close the connections with the most unsent bytes first. */
-  private shedOutbound(total: number, budget: number): void {
+  private shedOutbound(total: number): void {
+    const budget = this.config.limits.maxOutboundTotalBytes
+    if (total <= budget) return
     const tcp = [...this.manager].filter((c): c is TcpConnection => c instanceof TcpConnection && c.unsent > 0).sort((a, b) => b.unsent - a.unsent)
     for (const conn of tcp) {
       if (total <= budget) break
