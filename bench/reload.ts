@@ -7,8 +7,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { connect, type Client } from '../core/client.ts'
-import { startApp } from '../core/app.ts'
+import { connect, type Client } from '../core/client/index.ts'
+import { startApp } from '../core/runtime/app.ts'
 
 // Strict: a mistyped flag stops here instead of running the full 500 reloads.
 // `npm run bench` (bench/all.ts) hands this part only the flags it knows.

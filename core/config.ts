@@ -2,7 +2,7 @@
 // overrides from the environment and flags, and the diff used by live reload.
 import { z } from 'zod'
 import { EnetError } from './errors.ts'
-import type { FrameCodec, DatagramCodec } from './codec.ts'
+import type { FrameCodec, DatagramCodec } from './wire/codec.ts'
 
 const KiB = 1024
 const MiB = 1024 * KiB

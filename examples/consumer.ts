@@ -3,7 +3,7 @@
 //
 //   node bin/run.mjs examples/consumer.ts --server 127.0.0.1:6430 --resource foo [--interval 1000] [--count 5] [--validate]
 import { parseArgs } from 'node:util'
-import { connect, type Client, type ClientOptions } from '../core/client.ts'
+import { connect, type Client, type ClientOptions } from '../core/client/index.ts'
 import { isMain, parseHostPort } from './args.ts'
 
 export const MSG = { list: 11, listReply: 10, locate: 20 } as const

@@ -9,7 +9,7 @@
 import net from 'node:net'
 import { parseArgs } from 'node:util'
 import { signMessage } from '../core/auth.ts'
-import { connect, type Client, type Message } from '../core/client.ts'
+import { connect, type Client, type Message } from '../core/client/index.ts'
 import { isMain, parseHostPort } from './args.ts'
 
 export const MSG = { beat: 10, query: 20, answer: 21 } as const

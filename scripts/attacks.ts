@@ -16,10 +16,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { adminRequest } from '../core/admin.ts'
+import { adminRequest } from '../core/runtime/admin.ts'
 import { signMessage } from '../core/auth.ts'
-import { connect, type Client } from '../core/client.ts'
-import { enetDatagram, tlvBE } from '../core/codec.ts'
+import { connect, type Client } from '../core/client/index.ts'
+import { enetDatagram, tlvBE } from '../core/wire/codec.ts'
 import { startEnetChild, type EnetChild } from './enet-child.ts'
 
 const { values } = parseArgs({ args: process.argv.slice(2), options: { only: { type: 'string' } } })

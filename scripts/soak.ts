@@ -22,8 +22,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { adminRequest } from '../core/admin.ts'
-import { enetDatagram, tlvBE } from '../core/codec.ts'
+import { adminRequest } from '../core/runtime/admin.ts'
+import { enetDatagram, tlvBE } from '../core/wire/codec.ts'
 import { startEnetChild } from './enet-child.ts'
 
 const { values } = parseArgs({

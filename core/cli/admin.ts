@@ -1,10 +1,10 @@
 // enet plugins | enet reload NAME | enet status: ask a running server through its admin socket.
 import { parseArgs } from 'node:util'
-import { adminRequest } from '../admin.ts'
+import { adminRequest } from '../runtime/admin.ts'
 import { formatHostPort } from '../config.ts'
-import { loadConfig } from '../config-file.ts'
+import { loadConfig } from '../runtime/config-file.ts'
 import { EnetError } from '../errors.ts'
-import type { PluginInfo } from '../plugin/host.ts'
+import type { PluginInfo } from '../runtime/plugin/host.ts'
 
 export async function adminCommand(command: 'plugins' | 'reload' | 'status', argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
   let parsed

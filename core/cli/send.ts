@@ -2,7 +2,7 @@
 // Exit codes: 0 sent (and answered, with --wait), 1 network failure or
 // timeout, 2 a mistake on the command line.
 import { parseArgs } from 'node:util'
-import { connect, type Client } from '../client.ts'
+import { connect, type Client } from '../client/index.ts'
 import { EnetError } from '../errors.ts'
 
 interface Out {

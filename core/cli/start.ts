@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util'
 import { formatHostPort, parseHostPort, type ConfigPatch } from '../config.ts'
 import { EnetError } from '../errors.ts'
-import { startApp } from '../app.ts'
+import { startApp } from '../runtime/app.ts'
 
 export async function startCommand(argv: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const { values } = parseFlags(argv)

@@ -1,8 +1,8 @@
 // The client library's shared half: request/reply matching (FIFO per reply
 // msgId: the wire has no correlation id), queueing while down, events.
 import { EventEmitter } from 'node:events'
-import { assertMsgId, toBuffer } from '../codec.ts'
-import type { DatagramCodec, FrameCodec } from '../codec.ts'
+import { assertMsgId, toBuffer } from '../wire/codec.ts'
+import type { DatagramCodec, FrameCodec } from '../wire/codec.ts'
 import { EnetError } from '../errors.ts'
 import type { CloseReason, Payload } from '../types.ts'
 

@@ -1,6 +1,6 @@
 // TCP client: a stream decoded frame by frame, reconnecting with backoff and jitter.
 import net from 'node:net'
-import type { FrameCodec, FrameDecoder } from '../codec.ts'
+import type { FrameCodec, FrameDecoder } from '../wire/codec.ts'
 import { EnetError } from '../errors.ts'
 import type { CloseReason } from '../types.ts'
 import { Client, type ClientOptions, type ReconnectOptions } from './base.ts'

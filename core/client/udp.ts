@@ -3,8 +3,8 @@
 import dgram from 'node:dgram'
 import { lookup } from 'node:dns'
 import net from 'node:net'
-import type { DatagramCodec } from '../codec.ts'
-import { COOKIE_BYTES, COOKIE_CHALLENGE, COOKIE_ECHO, COOKIE_REQUEST } from '../cookie.ts'
+import type { DatagramCodec } from '../wire/codec.ts'
+import { COOKIE_BYTES, COOKIE_CHALLENGE, COOKIE_ECHO, COOKIE_REQUEST } from '../wire/cookie.ts'
 import { EnetError } from '../errors.ts'
 import { Client, type ClientOptions } from './base.ts'
 

@@ -2,11 +2,11 @@
 // connection has maxInflightPerConn requests queued or running, reading stops
 // (socket.pause) and the undecoded bytes wait in the decoder.
 import net from 'node:net'
-import { toBuffer, type FrameCodec, type FrameDecoder } from '../codec.ts'
-import { BaseConnection } from '../connection.ts'
+import { toBuffer, type FrameCodec, type FrameDecoder } from '../wire/codec.ts'
+import { BaseConnection } from '../engine/connection.ts'
 import { EnetError, describe } from '../errors.ts'
 import type { CloseReason, Payload } from '../types.ts'
-import { OUTBOUND_CHECK_BYTES, type TransportHost } from './host.ts'
+import { OUTBOUND_CHECK_BYTES, type TransportHost } from './context.ts'
 
 /** How long a graceful close waits for the peer to take our last bytes. */
 const END_GRACE_MS = 2_000

@@ -3,12 +3,12 @@
 // listening socket, as in Go enet.
 import dgram from 'node:dgram'
 import net from 'node:net'
-import { toBuffer, type DatagramCodec } from '../codec.ts'
-import { BaseConnection } from '../connection.ts'
-import { COOKIE_CHALLENGE, COOKIE_ECHO, COOKIE_REQUEST, CookieJar } from '../cookie.ts'
-import { BucketMap, TokenBucket } from '../ratelimit.ts'
+import { toBuffer, type DatagramCodec } from '../wire/codec.ts'
+import { BaseConnection } from '../engine/connection.ts'
+import { COOKIE_CHALLENGE, COOKIE_ECHO, COOKIE_REQUEST, CookieJar } from '../wire/cookie.ts'
+import { BucketMap, TokenBucket } from '../engine/token-bucket.ts'
 import type { CloseReason, Payload } from '../types.ts'
-import type { TransportHost } from './host.ts'
+import type { TransportHost } from './context.ts'
 
 /** Credit earned by received bytes is capped, so a long-quiet peer cannot bank a flood. */
 const CREDIT_CAP = 64 * 1024

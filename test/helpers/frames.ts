@@ -1,7 +1,7 @@
 // A raw TCP client: a net.Socket plus the codec's streaming decoder, collecting frames.
 import { EventEmitter } from 'node:events'
 import net from 'node:net'
-import { tlvBE, toBuffer, type FrameCodec } from '../../core/codec.ts'
+import { tlvBE, toBuffer, type FrameCodec } from '../../core/wire/codec.ts'
 import type { Payload } from '../../core/types.ts'
 
 export interface Frame {

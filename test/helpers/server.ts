@@ -1,6 +1,6 @@
 // Servers and clients that a test opens are closed after it, whatever happened.
 import { afterEach } from 'vitest'
-import { createServer, type Server } from '../../core/server.ts'
+import { createServer, type Server } from '../../core/engine/server.ts'
 import type { EnetConfigInput } from '../../core/config.ts'
 import { FrameClient, type FrameClientOptions } from './frames.ts'
 import { logSink, type LogSink } from './logs.ts'

@@ -1,7 +1,7 @@
 // A raw UDP client bound to 127.0.0.1: sends enet datagrams (or raw bytes), collects replies.
 import dgram from 'node:dgram'
 import { EventEmitter } from 'node:events'
-import { enetDatagram, toBuffer, type DatagramCodec } from '../../core/codec.ts'
+import { enetDatagram, toBuffer, type DatagramCodec } from '../../core/wire/codec.ts'
 import type { Payload } from '../../core/types.ts'
 import type { Frame } from './frames.ts'
 

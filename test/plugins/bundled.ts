@@ -2,7 +2,7 @@
 // folder of test plugins), loopback, port 0, no watcher, logs parsed.
 import { fileURLToPath } from 'node:url'
 import { afterEach } from 'vitest'
-import { connect, type Client } from '../../core/client.ts'
+import { connect, type Client } from '../../core/client/index.ts'
 import { createProject, type Project } from '../helpers/project.ts'
 
 export const PLUGINS = fileURLToPath(new URL('../../plugins', import.meta.url))

@@ -1,0 +1,41 @@
+// enet <command>: start | send | plugins | demo. Each returns an exit code.
+import { EnetError } from '../errors.ts'
+
+const USAGE = `usage:
+  enet start [--config FILE] [--tcp HOST:PORT] [--udp HOST:PORT] [--plugins DIR] [--no-watch] [--log-level L]
+  enet send [--udp] HOST:PORT MSGID DATA [--wait] [--timeout MS] [--reply-id N]
+  enet plugins [--config FILE] [--json]        list the running server's plugins
+  enet reload NAME [--config FILE]             reload one plugin of the running server
+  enet status [--config FILE] [--json]         counters, connections and plugin stats of the running server
+  enet demo                                    heartbeat + locate demo on loopback`
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  try {
+    switch (command) {
+      case 'start':
+        return await (await import('./start.ts')).startCommand(rest)
+      case 'send':
+        return await (await import('./send.ts')).sendCommand(rest)
+      case 'plugins':
+      case 'reload':
+      case 'status':
+        return await (await import('./admin.ts')).adminCommand(command, rest)
+      case 'demo':
+        return await (await import('./demo.ts')).demoCommand(rest)
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        process.stdout.write(USAGE + '\n')
+        return command === undefined ? 2 : 0
+      default:
+        process.stderr.write(`enet: unknown command "${command}"\n${USAGE}\n`)
+        return 2
+    }
+  } catch (err) {
+    // Config and flag mistakes: one line, no stack.
+    process.stderr.write(`enet: ${err instanceof EnetError ? err.message : (err as Error)?.stack ?? String(err)}\n`)
+    return err instanceof EnetError ? 2 : 1
+  }
+}

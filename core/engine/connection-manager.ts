@@ -1,0 +1,47 @@
+// The connection manager (zinx znet/connmanager.go): every live connection by
+// id, a count per source IP for the per-IP limit.
+import type { BaseConnection } from './connection.ts'
+import type { CloseReason, ConnectionRegistry } from '../types.ts'
+
+export class ConnectionManager implements ConnectionRegistry {
+  private readonly byId = new Map<number, BaseConnection>()
+  private readonly perIp = new Map<string, number>()
+  /** UDP peers have their own bound (udp.maxPeers); maxConn counts TCP. */
+  tcpCount = 0
+
+  get size(): number {
+    return this.byId.size
+  }
+
+  countFor(ip: string): number {
+    return this.perIp.get(ip) ?? 0
+  }
+
+  add(conn: BaseConnection): void {
+    this.byId.set(conn.id, conn)
+    if (conn.protocol !== 'tcp') return
+    this.tcpCount++
+    this.perIp.set(conn.remote.address, this.countFor(conn.remote.address) + 1)
+  }
+
+  remove(conn: BaseConnection): void {
+    if (!this.byId.delete(conn.id)) return
+    if (conn.protocol !== 'tcp') return
+    this.tcpCount--
+    const n = this.countFor(conn.remote.address) - 1
+    if (n > 0) this.perIp.set(conn.remote.address, n)
+    else this.perIp.delete(conn.remote.address)
+  }
+
+  get(id: number): BaseConnection | undefined {
+    return this.byId.get(id)
+  }
+
+  [Symbol.iterator](): IterableIterator<BaseConnection> {
+    return this.byId.values()
+  }
+
+  closeAll(reason: CloseReason = 'server-close'): void {
+    for (const conn of [...this.byId.values()]) conn.close(reason)
+  }
+}

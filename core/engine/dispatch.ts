@@ -1,0 +1,268 @@
+// Per-connection ordered dispatch with bounded queues, handler timeouts and
+// the hooks around each request. A handler that returns synchronously never
+// touches a promise, a timer or the queue: that is the fast path.
+import type { Logger } from 'pino'
+import type { BaseConnection } from './connection.ts'
+import type { EnetConfig } from '../config.ts'
+import { EnetError, describe, toError } from '../errors.ts'
+import type { ServerHooks } from '../hooks.ts'
+import type { RateLimitedLog } from './log-limit.ts'
+import type { Route, Router } from './router.ts'
+import type { Outcome, Payload, RemoteAddress, Request } from '../types.ts'
+
+export function createCounters() {
+  return {
+    requests: 0,
+    failed: 0,
+    timedOut: 0,
+    bailed: 0,
+    'drop.unknown-msgid': 0,
+    'drop.queue-full': 0,
+    'drop.short-datagram': 0,
+    'drop.oversized-datagram': 0,
+    'drop.bad-datagram': 0,
+    'drop.max-peers': 0,
+    'drop.udp-intake': 0,
+    'drop.rate-limit': 0,
+    'drop.udp-reply-budget': 0,
+    'refused.max-conn': 0,
+    'refused.max-conn-per-ip': 0,
+    'closed.frame-too-large': 0,
+    'closed.frame-timeout': 0,
+    'closed.idle-timeout': 0,
+    'closed.slow-consumer': 0,
+    'closed.outbound-budget': 0,
+    'closed.peer-evicted': 0,
+  }
+}
+export type CounterName = keyof ReturnType<typeof createCounters>
+
+const RUNNING = 0
+const DONE = 1
+const TIMED_OUT = 2
+
+class Req implements Request {
+  state = RUNNING
+  timer: NodeJS.Timeout | undefined = undefined
+  /** inject() waits on this. */
+  onSettle: (() => void) | undefined = undefined
+  constructor(
+    readonly conn: BaseConnection,
+    readonly msgId: number,
+    readonly data: Buffer,
+  ) {}
+  get remote(): RemoteAddress {
+    return this.conn.remote
+  }
+  text(): string {
+    return this.data.toString('utf8')
+  }
+  reply(msgId: number, data?: Payload): boolean {
+    // A timed-out request already failed; a late answer would confuse the peer.
+    if (this.state === TIMED_OUT) return false
+    return this.conn.send(msgId, data)
+  }
+}
+
+const isThenable = (v: unknown): v is PromiseLike<void> =>
+  typeof v === 'object' && v !== null && typeof (v as PromiseLike<void>).then === 'function'
+
+export interface DispatchDeps {
+  router: Router
+  hooks: ServerHooks
+  counters: ReturnType<typeof createCounters>
+  rlog: RateLimitedLog
+  log: () => Logger
+}
+
+export class Dispatcher {
+  /** Async requests running across all connections. */
+  active = 0
+  private idleWaiters: Array<() => void> = []
+
+  constructor(
+    private readonly deps: DispatchDeps,
+    public config: EnetConfig,
+  ) {}
+
+  /** A decoded frame arrives. The caller has checked `conn.load` against the bound. */
+  deliver(conn: BaseConnection, msgId: number, data: Buffer): void {
+    if (conn.closed) return
+    this.deps.counters.requests++
+    const route = this.deps.router.get(msgId)
+    if (route !== undefined && (route.concurrent || (!conn.running && conn.qHead === conn.queue.length))) this.start(conn, msgId, data, route)
+    else if (route === undefined && !conn.running) this.unknown(conn, msgId)
+    // Behind a running request even an unknown msgId waits, so replies keep arrival order.
+    else conn.queue.push({ msgId, data })
+  }
+
+  /** Run the whole path without a socket; resolves when the request has settled. */
+  run(conn: BaseConnection, msgId: number, data: Buffer): Promise<void> {
+    const route = this.deps.router.get(msgId)
+    if (route === undefined) {
+      this.unknown(conn, msgId)
+      return Promise.resolve()
+    }
+    return new Promise((resolve) => {
+      const req = this.start(conn, msgId, data, route)
+      if (req === null || req.state !== RUNNING) resolve()
+      else req.onSettle = resolve
+    })
+  }
+
+  private start(conn: BaseConnection, msgId: number, data: Buffer, route: Route): Req | null {
+    const req = new Req(conn, msgId, data)
+    const hooks = this.deps.hooks
+    if (hooks.beforeHandle.taps.length > 0) {
+      let verdict: unknown
+      try {
+        verdict = hooks.beforeHandle.call(req)
+      } catch (err) {
+        // A guard that throws fails closed: the request does not run.
+        this.deps.rlog.error('hook:beforeHandle', { err, hook: 'beforeHandle', msgId }, 'beforeHandle tap threw; request stopped')
+        verdict = err
+      }
+      if (isThenable(verdict)) {
+        // An async guard cannot be awaited here (beforeHandle is synchronous by
+        // design); its promise would bail every request without a word.
+        verdict.then(undefined, () => {})
+        this.deps.rlog.error('hook:beforeHandle-async', { hook: 'beforeHandle', msgId }, 'beforeHandle tap returned a Promise; beforeHandle is synchronous (use a route preHandle for async checks): request stopped')
+      }
+      if (verdict !== undefined) {
+        this.deps.counters.bailed++
+        return null
+      }
+    }
+    const t0 = hooks.afterHandle.taps.length > 0 ? performance.now() : 0
+    let result: unknown
+    try {
+      result = route.run(req)
+    } catch (err) {
+      req.state = DONE
+      this.fail(req, route, 'error', err, t0)
+      return req
+    }
+    if (isThenable(result)) {
+      this.track(req, route, result)
+      return req
+    }
+    req.state = DONE
+    if (t0 !== 0) this.after(req, { status: 'ok', ms: performance.now() - t0 })
+    return req
+  }
+
+  private track(req: Req, route: Route, result: PromiseLike<void>): void {
+    const conn = req.conn
+    conn.active++
+    if (!route.concurrent) conn.running = true
+    if (route.tracker) route.tracker.inflight++
+    this.active++
+    const t0 = performance.now()
+    const ms = route.timeoutMs || this.config.limits.handlerTimeoutMs
+    req.timer = setTimeout(() => this.settle(req, route, t0, 'timeout', new EnetError('ENET_ERR_HANDLER_TIMEOUT', [req.msgId, route.owner, ms])), ms)
+    // A handler abandoned at shutdown must not hold the process open.
+    req.timer.unref()
+    result.then(
+      () => this.settle(req, route, t0, 'ok', undefined),
+      (err) => this.settle(req, route, t0, 'error', err),
+    )
+  }
+
+  private settle(req: Req, route: Route, t0: number, status: Outcome['status'], err: unknown): void {
+    if (req.state !== RUNNING) return
+    req.state = status === 'timeout' ? TIMED_OUT : DONE
+    clearTimeout(req.timer)
+    const conn = req.conn
+    conn.active--
+    if (!route.concurrent) conn.running = false
+    const tracker = route.tracker
+    if (tracker && --tracker.inflight === 0) tracker.idle()
+    if (status === 'ok') {
+      if (this.deps.hooks.afterHandle.taps.length > 0) this.after(req, { status: 'ok', ms: performance.now() - t0 })
+    } else {
+      this.fail(req, route, status, err, t0)
+    }
+    req.onSettle?.()
+    this.active--
+    // Queued requests start before idleness is judged: a drain waits for them too.
+    this.pump(conn)
+    if (this.active === 0 && this.idleWaiters.length) for (const w of this.idleWaiters.splice(0)) w()
+  }
+
+  /** Start queued requests of a connection until one has to wait. */
+  pump(conn: BaseConnection): void {
+    const q = conn.queue
+    while (!conn.running && conn.qHead < q.length && !conn.closed) {
+      const next = q[conn.qHead]!
+      q[conn.qHead++] = undefined as never
+      if (conn.qHead === q.length) {
+        q.length = 0
+        conn.qHead = 0
+      }
+      // Looked up again: a plugin swapped since arrival serves this request.
+      const route = this.deps.router.get(next.msgId)
+      if (route === undefined) this.unknown(conn, next.msgId)
+      else this.start(conn, next.msgId, next.data, route)
+    }
+    if (conn.load < this.config.limits.maxInflightPerConn) conn.roomAgain()
+  }
+
+  private fail(req: Req, route: Route, status: 'error' | 'timeout', err: unknown, t0: number): void {
+    const c = this.deps.counters
+    if (status === 'timeout') c.timedOut++
+    else c.failed++
+    const error =
+      err instanceof EnetError
+        ? err
+        : new EnetError('ENET_ERR_HANDLER', [req.msgId, route.owner, describe(err)], { cause: toError(err) })
+    this.deps.rlog.warn(`handler:${route.owner}`, { err: error, msgId: req.msgId, owner: route.owner, conn: req.conn.id }, error.message)
+    const replyId = this.config.errorReplyId
+    if (replyId !== null && !req.conn.closed) req.conn.send(replyId, `${error.code}: ${error.message}`)
+    if (this.deps.hooks.afterHandle.taps.length > 0) {
+      const ms = t0 === 0 ? 0 : performance.now() - t0
+      this.after(req, { status, ms, error })
+    }
+  }
+
+  private after(req: Req, outcome: Outcome): void {
+    try {
+      this.deps.hooks.afterHandle.call(req, outcome)
+    } catch (err) {
+      this.deps.log().error({ err, hook: 'afterHandle' }, 'afterHandle tap threw')
+    }
+  }
+
+  unknown(conn: BaseConnection, msgId: number): void {
+    this.deps.counters['drop.unknown-msgid']++
+    this.deps.rlog.warn('unknown-msgid', { msgId, conn: conn.id, remote: `${conn.remote.address}:${conn.remote.port}` }, 'unknown msgId dropped')
+    this.drop('unknown-msgid', conn, msgId)
+    const replyId = this.config.unknownMsgReplyId
+    if (replyId !== null) conn.send(replyId, `unknown msgId ${msgId}`)
+  }
+
+  drop(reason: string, conn?: BaseConnection, msgId?: number, remote?: string): void {
+    const hook = this.deps.hooks.onDrop
+    if (hook.taps.length === 0) return
+    try {
+      hook.call({ reason, conn, msgId, remote })
+    } catch (err) {
+      this.deps.log().error({ err, hook: 'onDrop' }, 'onDrop tap threw')
+    }
+  }
+
+  /** Resolves true once no async request runs, false if `ms` passes first. */
+  whenIdle(ms: number): Promise<boolean> {
+    if (this.active === 0) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.idleWaiters = this.idleWaiters.filter((w) => w !== done)
+        resolve(false)
+      }, ms)
+      const done = () => {
+        clearTimeout(timer)
+        resolve(true)
+      }
+      this.idleWaiters.push(done)
+    })
+  }
+}

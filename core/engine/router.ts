@@ -1,0 +1,125 @@
+// msgId → route. Each route is owned ('app' or 'plugin:<name>'); an owner's
+// routes are replaced in one synchronous step, so a request sees either the
+// old set or the new one, never a mix.
+import { assertMsgId } from '../wire/codec.ts'
+import { COOKIE_CHALLENGE, COOKIE_REQUEST } from '../wire/cookie.ts'
+import { EnetError } from '../errors.ts'
+import type { Handler, HandlerResult, Request, RouteDefinition, RouteTable } from '../types.ts'
+
+/** Counts a plugin version's running requests so it can be drained before dispose. */
+export interface InflightTracker {
+  inflight: number
+  idle(): void
+}
+
+export interface Route {
+  readonly msgId: number
+  readonly owner: string
+  readonly run: Handler
+  readonly concurrent: boolean
+  /** 0: the server's handlerTimeoutMs. */
+  readonly timeoutMs: number
+  readonly tracker: InflightTracker | null
+}
+
+const isThenable = (v: unknown): v is PromiseLike<void> =>
+  typeof v === 'object' && v !== null && typeof (v as PromiseLike<void>).then === 'function'
+
+/** pre → handle → post; stays synchronous unless a step returns a promise. */
+function compose(steps: Handler[]): Handler {
+  if (steps.length === 1) return steps[0]!
+  const from = (i: number, req: Request): HandlerResult => {
+    for (; i < steps.length; i++) {
+      const r = steps[i]!(req)
+      if (isThenable(r)) {
+        const nextStep = i + 1
+        return Promise.resolve(r).then(() => from(nextStep, req))
+      }
+    }
+  }
+  return (req) => from(0, req)
+}
+
+export function compileRoute(msgId: number, def: RouteDefinition, owner: string, tracker: InflightTracker | null = null): Route {
+  try {
+    assertMsgId(msgId)
+  } catch (err) {
+    throw new EnetError('ENET_ERR_ROUTE_INVALID', [msgId, owner, (err as Error).message])
+  }
+  const bad = (what: string) => new EnetError('ENET_ERR_ROUTE_INVALID', [msgId, owner, what])
+  if (msgId >= COOKIE_CHALLENGE && msgId <= COOKIE_REQUEST) throw bad('msgIds 0xFFFFFF00-0xFFFFFF02 are reserved for UDP address validation')
+  if (typeof def === 'function') return { msgId, owner, run: def, concurrent: false, timeoutMs: 0, tracker }
+  if (typeof def !== 'object' || def === null || typeof def.handle !== 'function') {
+    throw bad(`expected a function or { handle(req) }, got ${def === null ? 'null' : typeof def}`)
+  }
+  for (const k of ['preHandle', 'postHandle'] as const) {
+    if (def[k] !== undefined && typeof def[k] !== 'function') throw bad(`${k} must be a function`)
+  }
+  if (def.timeoutMs !== undefined && !(Number.isInteger(def.timeoutMs) && def.timeoutMs > 0)) {
+    throw bad(`timeoutMs must be a positive integer, got ${def.timeoutMs}`)
+  }
+  const steps = [def.preHandle, def.handle, def.postHandle].filter((s): s is Handler => typeof s === 'function')
+  const bound = steps.map((s) => s.bind(def))
+  return { msgId, owner, run: compose(bound), concurrent: def.concurrent === true, timeoutMs: def.timeoutMs ?? 0, tracker }
+}
+
+export function compileTable(table: RouteTable, owner: string, tracker: InflightTracker | null = null): Route[] {
+  if (typeof table !== 'object' || table === null) throw new EnetError('ENET_ERR_ROUTE_INVALID', ['(table)', owner, 'routes must be an object of msgId → handler'])
+  return Object.entries(table).map(([k, def]) => compileRoute(Number(k), def, owner, tracker))
+}
+
+export class Router {
+  private readonly routes = new Map<number, Route>()
+
+  get(msgId: number): Route | undefined {
+    return this.routes.get(msgId)
+  }
+
+  add(route: Route): void {
+    const cur = this.routes.get(route.msgId)
+    if (cur) throw new EnetError('ENET_ERR_ROUTE_DUPLICATE', [route.msgId, cur.owner, route.owner])
+    this.routes.set(route.msgId, route)
+  }
+
+  /** msgIds of `next` already taken by another owner, as error text; empty when free. */
+  clashes(next: Route[], owner: string): string[] {
+    const out: string[] = []
+    for (const r of next) {
+      const cur = this.routes.get(r.msgId)
+      if (cur && cur.owner !== owner) out.push(`msgId ${r.msgId} is already routed by ${cur.owner}`)
+    }
+    return out
+  }
+
+  /** Replace every route of `owner` with `next`, atomically. Throws on a clash and changes nothing. */
+  replace(owner: string, next: Route[]): void {
+    this.assertFree(next, owner)
+    this.removeOwner(owner)
+    for (const r of next) this.routes.set(r.msgId, r)
+  }
+
+  removeOwner(owner: string): number {
+    let n = 0
+    for (const [id, r] of this.routes) {
+      if (r.owner === owner) {
+        this.routes.delete(id)
+        n++
+      }
+    }
+    return n
+  }
+
+  list(): Route[] {
+    return [...this.routes.values()].sort((a, b) => a.msgId - b.msgId)
+  }
+
+  private assertFree(next: Route[], owner: string): void {
+    const seen = new Set<number>()
+    for (const r of next) {
+      const cur = this.routes.get(r.msgId)
+      if (cur && cur.owner !== owner) throw new EnetError('ENET_ERR_ROUTE_DUPLICATE', [r.msgId, cur.owner, owner])
+      if (seen.has(r.msgId)) throw new EnetError('ENET_ERR_ROUTE_DUPLICATE', [r.msgId, owner, owner])
+      seen.add(r.msgId)
+    }
+  }
+}

@@ -1,0 +1,267 @@
+// createServer: wires codec, transports, connections, router, dispatch and
+// hooks; listen, close, inject, reconfigure.
+import type { DestinationStream, Logger } from 'pino'
+import { datagramCodec, frameCodec, toBuffer } from '../wire/codec.ts'
+import { diffConfig, resolveConfig, type EnetConfig, type EnetConfigInput } from '../config.ts'
+import { BaseConnection } from './connection.ts'
+import { ConnectionManager } from './connection-manager.ts'
+import { createCounters, Dispatcher, type CounterName } from './dispatch.ts'
+import { EnetError } from '../errors.ts'
+import { createHooks } from '../hooks.ts'
+import { createLogger } from './logger.ts'
+import { RateLimitedLog } from './log-limit.ts'
+import { compileRoute, Router } from './router.ts'
+import { TcpConnection, TcpTransport } from '../transport/tcp.ts'
+import type { TransportHost } from '../transport/context.ts'
+import { UdpTransport } from '../transport/udp.ts'
+import type { CloseReason, EnetServer, InjectOptions, Payload, Reply, RouteDefinition, ServerAddress } from '../types.ts'
+
+/** How soon a queue past OUTBOUND_CHECK_BYTES gets the global outbound budget checked. */
+const OUTBOUND_CHECK_MS = 10
+
+export interface ServerOptions {
+  /** Use this logger instead of creating one from config.log. */
+  logger?: Logger
+  /** Write JSON log lines here (tests parse them). */
+  logStream?: DestinationStream
+}
+
+const CLOSE_COUNTERS: Partial<Record<string, CounterName>> = {
+  'frame-timeout': 'closed.frame-timeout',
+  'idle-timeout': 'closed.idle-timeout',
+}
+
+/** Replies of inject() are collected here instead of written to a socket. */
+class InjectConnection extends BaseConnection {
+  readonly replies: Reply[] = []
+  constructor(readonly protocol: 'tcp' | 'udp', remote: { address: string; port: number; family: string }) {
+    super(remote, { connectionClosed() {} })
+  }
+  send(msgId: number, data?: Payload): boolean {
+    if (this.closed) return false
+    this.replies.push({ msgId, data: Buffer.from(toBuffer(data)) })
+    return true
+  }
+  protected release(): void {}
+}
+
+export class Server implements EnetServer, TransportHost {
+  readonly hooks = createHooks()
+  readonly router = new Router()
+  readonly counters = createCounters()
+  readonly manager = new ConnectionManager()
+  readonly dispatcher: Dispatcher
+  readonly rlog: RateLimitedLog
+  config: EnetConfig
+  log: Logger
+  private tcp: TcpTransport | null = null
+  private udp: UdpTransport | null = null
+  private bound: ServerAddress = {}
+  private sweeper: NodeJS.Timeout | null = null
+  /** A pending check of the global outbound budget (outboundGrew). */
+  private outboundCheck: NodeJS.Timeout | undefined = undefined
+  private state: 'new' | 'listening' | 'closing' | 'closed' = 'new'
+  private closing: Promise<void> | null = null
+
+  constructor(config: EnetConfig, options: ServerOptions = {}) {
+    this.config = config
+    this.log = options.logger ?? createLogger(config, options.logStream)
+    this.rlog = new RateLimitedLog(() => this.log)
+    this.dispatcher = new Dispatcher(
+      { router: this.router, hooks: this.hooks, counters: this.counters, rlog: this.rlog, log: () => this.log },
+      config,
+    )
+  }
+
+  get connections(): ConnectionManager {
+    return this.manager
+  }
+
+  route(msgId: number, def: RouteDefinition, owner = 'app'): void {
+    this.router.add(compileRoute(msgId, def, owner))
+  }
+
+  sendUdp(address: string, port: number, msgId: number, data?: Payload): boolean {
+    if (this.udp === null) return false
+    return this.udp.sendTo(this.udp.codec.encode(msgId, toBuffer(data)), port, address)
+  }
+
+  unroute(owner: string): number {
+    return this.router.removeOwner(owner)
+  }
+
+  count(name: CounterName): void {
+    this.counters[name]++
+  }
+
+  opened(conn: BaseConnection): void {
+    this.manager.add(conn)
+    if (this.hooks.onConnStart.taps.length > 0) this.callHook('onConnStart', () => this.hooks.onConnStart.call(conn))
+  }
+
+  connectionClosed(conn: BaseConnection, reason: CloseReason): void {
+    this.manager.remove(conn)
+    const counter = CLOSE_COUNTERS[reason]
+    if (counter) this.counters[counter]++
+    if (this.hooks.onConnStop.taps.length > 0) this.callHook('onConnStop', () => this.hooks.onConnStop.call(conn, reason))
+  }
+
+  private callHook(name: string, call: () => void): void {
+    try {
+      call()
+    } catch (err) {
+      this.log.error({ err, hook: name }, `${name} tap threw`)
+    }
+  }
+
+  async listen(): Promise<ServerAddress> {
+    if (this.state !== 'new') throw new EnetError('ENET_ERR_SERVER_CLOSED')
+    const { tcp, udp } = this.config
+    try {
+      if (tcp.enabled) {
+        this.tcp = new TcpTransport(this, frameCodec(tcp.codec))
+        this.bound.tcp = await this.tcp.listen(tcp.host, tcp.port).catch(cannotListen('tcp', tcp))
+      }
+      if (udp.enabled) {
+        this.udp = new UdpTransport(this, datagramCodec(udp.codec))
+        this.bound.udp = await this.udp.listen(udp.host, udp.port).catch(cannotListen('udp', udp))
+      }
+    } catch (err) {
+      await this.tcp?.stopAccepting()
+      await this.udp?.close()
+      throw err
+    }
+    this.state = 'listening'
+    this.startSweeper()
+    this.log.info({ tcp: this.bound.tcp, udp: this.bound.udp }, 'listening')
+    if (this.hooks.onListen.taps.length > 0) this.callHook('onListen', () => this.hooks.onListen.call(this.bound))
+    return this.address()
+  }
+
+  address(): ServerAddress {
+    return { ...this.bound }
+  }
+
+  /** One timer for every deadline that needs no precision finer than its period: idle peers and half-sent frames. */
+  private startSweeper(): void {
+    if (this.sweeper) clearInterval(this.sweeper)
+    const { frameTimeoutMs, idleTimeoutMs } = this.config.limits
+    const period = Math.min(1000, Math.max(10, Math.floor(Math.min(frameTimeoutMs, idleTimeoutMs) / 5)))
+    this.sweeper = setInterval(() => this.sweep(), period)
+    this.sweeper.unref()
+  }
+
+  private sweep(): void {
+    const now = Date.now()
+    const { frameTimeoutMs, idleTimeoutMs } = this.config.limits
+    let outbound = 0
+    for (const conn of this.manager) {
+      if (conn instanceof TcpConnection) outbound += conn.unsent
+      if (conn instanceof TcpConnection && conn.partialSince !== 0 && now - conn.partialSince > frameTimeoutMs) {
+        this.rlog.warn('frame-timeout', { conn: conn.id, remote: `${conn.remote.address}:${conn.remote.port}`, ms: frameTimeoutMs }, 'closing connection: frame not completed in time')
+        conn.close('frame-timeout')
+      } else if (now - conn.lastActive > idleTimeoutMs && conn.active === 0) {
+        conn.close('idle-timeout')
+      }
+    }
+    // The backstop for many queues each under OUTBOUND_CHECK_BYTES.
+    this.shedOutbound(outbound)
+  }
+
+  /** A queue grew large: sum every queue within OUTBOUND_CHECK_MS, not at the next sweep (up to 1 s). */
+  outboundGrew(): void {
+    this.outboundCheck ??= setTimeout(() => {
+      this.outboundCheck = undefined
+      let total = 0
+      for (const conn of this.manager) if (conn instanceof TcpConnection) total += conn.unsent
+      this.shedOutbound(total)
+    }, OUTBOUND_CHECK_MS).unref()
+  }
+
+  /** Over the global outbound budget: close the connections with the most unsent bytes first. */
+  private shedOutbound(total: number): void {
+    const budget = this.config.limits.maxOutboundTotalBytes
+    if (total <= budget) return
+    const tcp = [...this.manager].filter((c): c is TcpConnection => c instanceof TcpConnection && c.unsent > 0).sort((a, b) => b.unsent - a.unsent)
+    for (const conn of tcp) {
+      if (total <= budget) break
+      total -= conn.unsent
+      this.counters['closed.outbound-budget']++
+      this.rlog.warn('outbound-budget', { conn: conn.id, remote: `${conn.remote.address}:${conn.remote.port}`, unsent: conn.unsent, total, budget }, 'closing connection: global outbound budget exceeded, largest queue first')
+      conn.close('slow-consumer')
+    }
+  }
+
+  async inject(opts: InjectOptions): Promise<Reply[]> {
+    const conn = new InjectConnection(opts.protocol ?? 'tcp', {
+      address: opts.remote?.address ?? '127.0.0.1',
+      port: opts.remote?.port ?? 0,
+      family: opts.remote?.family ?? 'IPv4',
+    })
+    await this.dispatcher.run(conn, opts.msgId, Buffer.from(toBuffer(opts.data)))
+    conn.close('server-close')
+    return conn.replies
+  }
+
+  reconfigure(next: EnetConfig): string[] {
+    const { changed, restartNeeded } = diffConfig(this.config, next)
+    const bindKeys = changed.filter((k) => /^(tcp|udp)\.(host|port)$/.test(k))
+    const restart = [...restartNeeded, ...bindKeys]
+    // Settings that cannot change live keep their old value until a restart.
+    const { tcp, udp } = this.config
+    const applied: EnetConfig = {
+      ...next,
+      name: this.config.name,
+      admin: this.config.admin,
+      tcp,
+      udp: { ...next.udp, enabled: udp.enabled, host: udp.host, port: udp.port, codec: udp.codec, maxPeers: udp.maxPeers },
+    }
+    this.config = applied
+    this.dispatcher.config = applied
+    if (this.log.level !== applied.log.level) this.log.level = applied.log.level
+    if (changed.includes('limits.maxPacketSize')) {
+      for (const conn of this.manager) if (conn instanceof TcpConnection) conn.decoder.maxPacketSize = applied.limits.maxPacketSize
+    }
+    if (changed.some((k) => k.startsWith('limits.')) && this.state === 'listening') this.startSweeper()
+    if (changed.some((k) => k.startsWith('udp.') || k.startsWith('plugins.options.heartbeat'))) this.udp?.reconfigure()
+    return restart
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown()
+    return this.closing
+  }
+
+  private async shutdown(): Promise<void> {
+    const wasListening = this.state === 'listening'
+    this.state = 'closing'
+    const tcpClosed = this.tcp?.stopAccepting() ?? Promise.resolve()
+    this.udp?.stopAccepting()
+    const drained = await this.dispatcher.whenIdle(this.config.limits.drainTimeoutMs)
+    if (!drained) this.log.warn({ active: this.dispatcher.active, ms: this.config.limits.drainTimeoutMs }, 'drain timeout: closing with requests still running')
+    this.manager.closeAll('server-close')
+    clearTimeout(this.outboundCheck)
+    if (this.sweeper) clearInterval(this.sweeper)
+    try {
+      await this.hooks.onClose.promise()
+    } catch (err) {
+      this.log.error({ err, hook: 'onClose' }, 'onClose tap threw')
+    }
+    await this.udp?.close()
+    await tcpClosed
+    this.state = 'closed'
+    if (wasListening) this.log.info('closed')
+    await new Promise<void>((resolve) => this.log.flush(() => resolve()))
+  }
+}
+
+export function createServer(input: EnetConfigInput | EnetConfig = {}, options: ServerOptions = {}): Server {
+  return new Server(resolveConfig(input), options)
+}
+
+/** A port in use, an address not on this host, a name that does not resolve: one line naming the key. */
+function cannotListen(protocol: 'tcp' | 'udp', at: { host: string; port: number }) {
+  return (err: NodeJS.ErrnoException): never => {
+    throw new EnetError('ENET_ERR_LISTEN', [protocol, `${at.host}:${at.port}`, err.code ?? err.message], { cause: err })
+  }
+}

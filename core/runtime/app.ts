@@ -1,0 +1,186 @@
+// The running application: config file + server + plugin host + watchers.
+// Everything live-reloadable is wired here; the server itself knows nothing
+// of files.
+import { join, relative, sep } from 'node:path'
+import type { DestinationStream } from 'pino'
+import { diffConfig, type ConfigPatch, type EnetConfig } from '../config.ts'
+import { loadConfig, type LoadOptions } from './config-file.ts'
+import { describe } from '../errors.ts'
+import { PluginHost, entryFile } from './plugin/host.ts'
+import { DebouncedWatcher } from './plugin/watcher.ts'
+import { Server } from '../engine/server.ts'
+import { existsSync } from 'node:fs'
+import { AdminSocket } from './admin.ts'
+
+/** After a plugin folder is added to the watcher, when to look again for what its scan missed. */
+const RESCAN_MS = 500
+
+export interface AppOptions {
+  file?: string
+  cwd?: string
+  env?: NodeJS.ProcessEnv
+  flags?: ConfigPatch
+  logStream?: DestinationStream
+  /** Quiet time before a burst of file events settles (ms). */
+  debounceMs?: number
+  /** How long a vanished plugin entry file may stay gone before the plugin unloads (ms). */
+  removeGraceMs?: number
+  /** How long loading the config file may take (ms); default CONFIG_LOAD_TIMEOUT_MS. */
+  loadTimeoutMs?: number
+}
+
+export interface ConfigReload {
+  outcome: 'applied' | 'failed'
+  changed: string[]
+  restartNeeded: string[]
+  error?: Error
+}
+
+export class App {
+  private pluginWatcher: DebouncedWatcher | null = null
+  private configWatcher: DebouncedWatcher | null = null
+  private reloading: Promise<ConfigReload> | null = null
+  private rescan: NodeJS.Timeout | undefined = undefined
+  private admin: AdminSocket | null = null
+
+  constructor(
+    readonly server: Server,
+    readonly plugins: PluginHost,
+    readonly configFile: string | null,
+    private readonly opts: AppOptions,
+  ) {
+    server.hooks.onClose.tapPromise('enet:plugins', () => plugins.closeAll())
+  }
+
+  /** Resolves once the watchers have scanned their folders. */
+  async watch(): Promise<void> {
+    const cfg = this.server.config
+    if (!cfg.plugins.watch) return
+    const timing = {
+      debounceMs: this.opts.debounceMs ?? cfg.plugins.debounceMs,
+      removeGraceMs: this.opts.removeGraceMs ?? 300,
+      stabilityMs: 50,
+    }
+    this.pluginWatcher = new DebouncedWatcher(cfg.plugins.dirs, {
+      ...timing,
+      keyOf: (p) => pluginFolderOf(p, this.server.config.plugins.dirs),
+      present: (dir) => entryFile(dir) !== null,
+      onSettled: (dir) => void this.plugins.sync(dir),
+    })
+    const file = this.configFile
+    if (file) {
+      this.configWatcher = new DebouncedWatcher([file], {
+        ...timing,
+        keyOf: (p) => (p === file ? file : null),
+        present: () => existsSync(file),
+        onSettled: () => void this.reloadConfig(),
+      })
+    }
+    await Promise.all([this.pluginWatcher.ready, this.configWatcher?.ready])
+  }
+
+  /** Read the config file again and apply what can change live; a bad file keeps the old config. */
+  reloadConfig(): Promise<ConfigReload> {
+    const run = async (): Promise<ConfigReload> => {
+      const log = this.server.log
+      const prev = this.server.config
+      let next: EnetConfig
+      try {
+        next = (await loadConfig(this.loadOptions())).config
+      } catch (error) {
+        log.error({ file: this.configFile, err: error }, `config reload failed, keeping the running config: ${describe(error)}`)
+        return this.configEvent({ outcome: 'failed', changed: [], restartNeeded: [], error: error as Error })
+      }
+      const { changed } = diffConfig(prev, next)
+      const restartNeeded = this.server.reconfigure(next)
+      try {
+        await this.plugins.applyConfig(prev, this.server.config)
+        this.retargetWatcher(prev, this.server.config)
+      } catch (error) {
+        // Limits are already live; a plugin that failed keeps its old version (the host logged it).
+        log.error({ file: this.configFile, changed, err: error }, `config reload: applying plugin changes failed: ${describe(error)}`)
+        return this.configEvent({ outcome: 'failed', changed, restartNeeded, error: error as Error })
+      }
+      if (restartNeeded.length) log.warn({ keys: restartNeeded }, `config: ${restartNeeded.join(', ')} changed; needs a restart to apply`)
+      log.info({ changed, restartNeeded }, 'config reloaded')
+      return this.configEvent({ outcome: 'applied', changed, restartNeeded })
+    }
+    // One reload at a time; a save during a reload is read by the next one.
+    const p = (this.reloading ?? Promise.resolve()).then(run, run)
+    this.reloading = p
+    return p
+  }
+
+  private configEvent(e: ConfigReload): ConfigReload {
+    const hook = this.server.hooks.onConfigEvent
+    if (hook.taps.length > 0) {
+      try {
+        hook.call(e)
+      } catch (err) {
+        this.server.log.error({ err, hook: 'onConfigEvent' }, 'onConfigEvent tap threw')
+      }
+    }
+    return e
+  }
+
+  private retargetWatcher(prev: EnetConfig, next: EnetConfig): void {
+    if (!this.pluginWatcher) return
+    const gone = prev.plugins.dirs.filter((d) => !next.plugins.dirs.includes(d))
+    const added = next.plugins.dirs.filter((d) => !prev.plugins.dirs.includes(d))
+    if (gone.length) this.pluginWatcher.unwatch(gone)
+    if (added.length) {
+      this.pluginWatcher.add(added)
+      // chokidar takes what it finds while scanning an added folder as already
+      // there (ignoreInitial): a plugin dropped in meanwhile is caught by a rescan.
+      clearTimeout(this.rescan)
+      this.rescan = setTimeout(() => void this.plugins.loadNew(this.server.config.plugins.dirs), RESCAN_MS).unref()
+    }
+  }
+
+  private loadOptions(): LoadOptions {
+    return { ...this.opts, file: this.configFile ?? this.opts.file }
+  }
+
+  async openAdmin(): Promise<void> {
+    const path = this.server.config.admin.socket
+    if (path === false) return
+    this.admin = new AdminSocket(path, this.server, this.plugins)
+    await this.admin.listen()
+  }
+
+  async close(): Promise<void> {
+    // The server stops accepting in this same tick; watchers close meanwhile.
+    const closing = this.server.close()
+    clearTimeout(this.rescan)
+    await Promise.all([this.pluginWatcher?.close(), this.configWatcher?.close(), this.admin?.close()])
+    await closing
+  }
+}
+
+/** The plugin folder a changed path belongs to, or null. */
+export function pluginFolderOf(path: string, dirs: string[]): string | null {
+  for (const root of dirs) {
+    const rel = relative(root, path)
+    if (rel === '' || rel.startsWith('..')) continue
+    const first = rel.split(sep)[0]!
+    if (first.startsWith('.') || first === 'node_modules') return null
+    return join(root, first)
+  }
+  return null
+}
+
+export async function startApp(opts: AppOptions = {}): Promise<App> {
+  const { config, file } = await loadConfig(opts)
+  const server = new Server(config, { logStream: opts.logStream })
+  const app = new App(server, new PluginHost(server), file, opts)
+  try {
+    await app.plugins.loadAll()
+    await server.listen()
+    await app.openAdmin()
+    await app.watch()
+  } catch (err) {
+    await app.close()
+    throw err
+  }
+  return app
+}

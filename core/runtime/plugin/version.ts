@@ -1,0 +1,113 @@
+// One loaded version of a plugin: its context, routes, taps, timers, and the
+// count of its requests still running (so it can be drained, then disposed).
+import type { Logger } from 'pino'
+import { withTimeout } from '../../engine/deadline.ts'
+import { EnetError } from '../../errors.ts'
+import type { ServerHooks } from '../../hooks.ts'
+import type { InflightTracker, Route } from '../../engine/router.ts'
+import type { PluginContext, PluginDefinition, PluginServer } from '../../types.ts'
+import { VersionTaps } from './taps.ts'
+
+export interface VersionDeps {
+  hooks: ServerHooks
+  server: PluginServer
+  log: Logger
+  data: Record<string, unknown>
+  options: Record<string, unknown>
+  use(from: string, plugin: string): unknown
+}
+
+export class PluginVersion implements InflightTracker {
+  inflight = 0
+  routes: Route[] = []
+  api: unknown = undefined
+  readonly taps: VersionTaps
+  readonly ctx: PluginContext
+  private readonly abort = new AbortController()
+  private readonly timers = new Set<NodeJS.Timeout>()
+  private readonly disposers: Array<() => void | Promise<void>> = []
+  private idleWaiters: Array<() => void> = []
+  private disposed = false
+
+  constructor(
+    readonly name: string,
+    readonly n: number,
+    readonly def: PluginDefinition,
+    readonly file: string,
+    deps: VersionDeps,
+  ) {
+    this.taps = new VersionTaps(deps.hooks, `plugin:${name}`)
+    const timers = this.timers
+    const track = (t: NodeJS.Timeout) => (timers.add(t), t)
+    this.ctx = Object.freeze({
+      name,
+      version: n,
+      log: deps.log.child({ plugin: name, version: n }),
+      options: deps.options,
+      data: deps.data,
+      hooks: this.taps.view(),
+      server: deps.server,
+      signal: this.abort.signal,
+      setInterval: (fn: () => void, ms: number) => track(setInterval(fn, ms)),
+      setTimeout: (fn: () => void, ms: number) => {
+        const t: NodeJS.Timeout = setTimeout(() => {
+          timers.delete(t)
+          fn()
+        }, ms)
+        return track(t)
+      },
+      clearTimer: (t: NodeJS.Timeout) => {
+        clearTimeout(t)
+        timers.delete(t)
+      },
+      onDispose: (fn: () => void | Promise<void>) => void this.disposers.push(fn),
+      emit: (topic: string, payload?: unknown) => {
+        const hook = deps.hooks.onPluginMessage
+        if (hook.taps.length === 0) return
+        try {
+          hook.call(`${name}:${topic}`, payload)
+        } catch (err) {
+          deps.log.error({ err, plugin: name, topic }, 'onPluginMessage tap threw')
+        }
+      },
+      use: <T>(plugin: string) => deps.use(name, plugin) as T,
+    })
+  }
+
+  idle(): void {
+    for (const w of this.idleWaiters.splice(0)) w()
+  }
+
+  /** Resolves true when no request of this version runs, false after `ms`. */
+  drained(ms: number): Promise<boolean> {
+    if (this.inflight === 0) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms)
+      this.idleWaiters.push(() => {
+        clearTimeout(timer)
+        resolve(true)
+      })
+    })
+  }
+
+  /** Free everything this version took; errors are collected, not thrown. */
+  async dispose(timeoutMs: number): Promise<Error[]> {
+    if (this.disposed) return []
+    this.disposed = true
+    this.taps.detach()
+    this.abort.abort()
+    for (const t of this.timers) clearTimeout(t)
+    this.timers.clear()
+    const errors: Error[] = []
+    const steps = [...(this.def.dispose ? [() => this.def.dispose!(this.ctx)] : []), ...this.disposers.reverse()]
+    for (const step of steps) {
+      try {
+        await withTimeout(Promise.resolve().then(step), timeoutMs, () => new EnetError('ENET_ERR_PLUGIN_SETUP_TIMEOUT', [this.name, this.file, 'dispose', timeoutMs]))
+      } catch (err) {
+        errors.push(err as Error)
+      }
+    }
+    this.disposers.length = 0
+    return errors
+  }
+}
