@@ -2,6 +2,7 @@
 // cache, so an edited file is read again, and with `enet` mapped to the
 // running core so user code never gets a second copy of it.
 import { createJiti, type Jiti } from 'jiti'
+import { privateCacheDir } from './cache-dir.ts'
 
 let loader: Jiti | undefined
 
@@ -11,8 +12,9 @@ export async function userLoader(): Promise<Jiti> {
   return (loader ??= createJiti(import.meta.url, {
     moduleCache: false,
     // Transpiled sources are cached by content hash: a reload of an unchanged
-    // file skips babel, an edited file gets a new hash.
-    fsCache: true,
+    // file skips babel, an edited file gets a new hash. Never in a shared
+    // temporary folder (cache-dir.ts).
+    fsCache: privateCacheDir().dir,
     virtualModules: { enet: core },
   }))
 }
