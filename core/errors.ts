@@ -26,6 +26,7 @@ export const codes = {
   ENET_ERR_PLUGIN_OPTIONS: 'plugin %s: invalid config: %s',
   ENET_ERR_HOOK: 'hook %s tap %s threw: %s',
   ENET_ERR_SERVER_CLOSED: 'server is closed',
+  ENET_ERR_ADMIN_SOCKET: 'admin.socket %s: %s',
 } as const
 
 export type ErrorCode = keyof typeof codes

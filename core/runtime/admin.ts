@@ -1,9 +1,11 @@
 // A local control socket (a Unix socket beside the config): one JSON line in,
 // one JSON line out. `enet plugins` and `enet reload` talk to it. Only local
 // users with access to the file can reach it; peers on the network cannot.
-import { mkdirSync, rmSync } from 'node:fs'
+import { chmodSync, lstatSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import { dirname } from 'node:path'
+import { EnetError } from '../errors.ts'
+import { ensurePrivateDir } from './private-dir.ts'
 import type { PluginHost } from './plugin/host.ts'
 import type { Server } from '../engine/server.ts'
 
@@ -38,17 +40,29 @@ export class AdminSocket {
     this.server.on('error', (err) => enet.log.error({ err, path }, 'admin socket error'))
   }
 
-  listen(): Promise<void> {
-    mkdirSync(dirname(this.path), { recursive: true })
-    // A socket file left by a killed server would make listen fail with EADDRINUSE.
-    rmSync(this.path, { force: true })
-    return new Promise((resolve, reject) => {
+  /**
+   * Whoever can open the socket can reload plugins: it lives in a folder of
+   * mode 0700 and is itself 0600. A socket file left by a killed server is
+   * removed; one a running server still answers on is not.
+   */
+  async listen(): Promise<void> {
+    const fail = (why: string) => new EnetError('ENET_ERR_ADMIN_SOCKET', [this.path, why])
+    const problem = ensurePrivateDir(dirname(this.path))
+    if (problem !== null) throw fail(`its folder ${dirname(this.path)} ${problem}`)
+    const existing = lstatOrNull(this.path)
+    if (existing !== null) {
+      if (!existing.isSocket()) throw fail('exists and is not a socket')
+      if (await answers(this.path)) throw fail('a running server listens on it (stop it, or give this one another admin.socket)')
+      rmSync(this.path, { force: true })
+    }
+    await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject)
       this.server.listen(this.path, () => {
         this.server.off('error', reject)
         resolve()
       })
     })
+    chmodSync(this.path, 0o600)
   }
 
   private serve(socket: net.Socket): void {
@@ -155,6 +169,26 @@ export function adminRequest(path: string, req: AdminRequest, timeoutMs = 5_000)
         reject(new Error(`bad answer from ${path}`))
       }
     })
+  })
+}
+
+function lstatOrNull(path: string) {
+  try {
+    return lstatSync(path)
+  } catch {
+    return null
+  }
+}
+
+/** True when something accepts a connection on the Unix socket `path` (a live server, not a stale file). */
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(path)
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once('error', () => resolve(false))
   })
 }
 

@@ -1,6 +1,8 @@
 // The admin socket over a real Unix socket: requests it refuses, and the
 // bound on connections that never send their line.
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs'
 import net from 'node:net'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
@@ -8,6 +10,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { adminCommand } from '../../core/cli/admin.ts'
 import { connect } from '../../core/client/index.ts'
 import { AdminSocket, adminRequest, type AdminRequest } from '../../core/runtime/admin.ts'
+import { startApp } from '../../core/index.ts'
+import { logSink } from '../helpers/logs.ts'
 import { createProject, echoPlugin, type Project } from '../helpers/project.ts'
 import { until } from '../helpers/until.ts'
 
@@ -158,3 +162,43 @@ describe('enet status', () => {
   })
 })
 
+
+describe('admin socket file', () => {
+  it('lives in a folder of mode 0700 and is itself 0600, even when the folder was made open', async () => {
+    project = await createProject({})
+    expect(statSync(join(project.root, '.enet')).mode & 0o777).toBe(0o700)
+    expect(statSync(adminSock(project)).mode & 0o777).toBe(0o600)
+    const open = join(project.root, 'open')
+    mkdirSync(open)
+    chmodSync(open, 0o777)
+    const admin = new AdminSocket(join(open, 'a.sock'), project.app.server, project.app.plugins)
+    extra.push(admin)
+    await admin.listen()
+    expect(statSync(open).mode & 0o777).toBe(0o700)
+    const sock = statSync(admin.path)
+    expect(sock.isSocket()).toBe(true)
+    expect(sock.mode & 0o777).toBe(0o600)
+  })
+
+  it('a second server with the same admin.socket refuses to start and leaves the first one reachable', async () => {
+    project = await createProject({ 'plugins/echo/index.ts': echoPlugin('a') })
+    const path = adminSock(project)
+    await expect(startApp({ cwd: project.root, logStream: logSink() })).rejects.toMatchObject({
+      code: 'ENET_ERR_ADMIN_SOCKET',
+      message: `admin.socket ${path}: a running server listens on it (stop it, or give this one another admin.socket)`,
+    })
+    expect(await adminRequest(path, { cmd: 'plugins' })).toMatchObject({ ok: true, plugins: [{ name: 'echo' }] })
+  })
+
+  it('refuses a socket folder that is a symbolic link', async () => {
+    project = await createProject({})
+    const elsewhere = mkdtempSync(join(tmpdir(), 'enet-admin-else-'))
+    symlinkSync(elsewhere, join(project.root, 'link'))
+    try {
+      const admin = new AdminSocket(join(project.root, 'link', 'a.sock'), project.app.server, project.app.plugins)
+      await expect(admin.listen()).rejects.toMatchObject({ code: 'ENET_ERR_ADMIN_SOCKET', message: expect.stringMatching(/is a symbolic link$/) })
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true })
+    }
+  })
+})
