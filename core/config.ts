@@ -31,10 +31,13 @@ export const configSchema = z
         maxPeers: int(1).default(10_000),
         /** Datagrams per second the server takes in, from everyone together; beyond: dropped, counted. */
         intakePerSec: int(1).default(200_000),
-        /** Per source IP and msgId: `{ "11": { perSec, burst } }`. Defaults guard the bundled plugins' msgIds. */
+        /**
+         * Per source IP and msgId: `{ "11": { perSec, burst } }`, over what a route
+         * or plugin declares as its `rate`; `false` lifts a declared rate.
+         */
         rateLimits: z
-          .record(z.string().regex(/^\d+$/, 'a msgId'), z.object({ perSec: int(1), burst: int(1) }).strict())
-          .default({ '10': { perSec: 100, burst: 200 }, '11': { perSec: 50, burst: 100 }, '20': { perSec: 50, burst: 100 } }),
+          .record(z.string().regex(/^\d+$/, 'a msgId'), z.union([z.object({ perSec: int(1), burst: int(1) }).strict(), z.literal(false)]))
+          .default({}),
         /**
          * Bytes sent to one UDP address: 3 × the bytes received from it, plus
          * this refill per second and burst (anti-amplification: a spoofed
@@ -44,8 +47,9 @@ export const configSchema = z
         replyBurstBytes: int(0).default(8_192),
         /**
          * Address validation: an unproven address gets no reply larger than 3 × its
-         * request; it proves itself with a cookie round trip. 'auto': on when
-         * node authentication (plugins.options.heartbeat.secret) is configured.
+         * request; it proves itself with a cookie round trip. 'auto': on while a
+         * plugin asks for it (ctx.requireAddressValidation(): heartbeat does
+         * when node authentication is configured).
          */
         strict: z.union([z.boolean(), z.literal('auto')]).default('auto'),
       })

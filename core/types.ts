@@ -53,6 +53,12 @@ export interface Request {
   reply(msgId: number, data?: Payload): boolean
 }
 
+/** A token bucket: `burst` at once, refilled at `perSec`. */
+export interface RateLimit {
+  readonly perSec: number
+  readonly burst: number
+}
+
 export type HandlerResult = void | Promise<void>
 export type Handler = (req: Request) => HandlerResult
 
@@ -65,6 +71,8 @@ export interface RouterObject {
   concurrent?: boolean
   /** Overrides limits.handlerTimeoutMs for this route. */
   timeoutMs?: number
+  /** Per source IP over UDP, checked before a session is made; `udp.rateLimits[msgId]` in the config overrides it. */
+  rate?: RateLimit
 }
 
 export type RouteDefinition = Handler | RouterObject
@@ -166,6 +174,12 @@ export interface PluginContext<O = Record<string, unknown>, D extends object = R
   emit(topic: string, payload?: unknown): void
   /** The API another plugin's setup returned; it must be listed in `dependencies`. Look it up per use: a reload replaces it. */
   use<T = unknown>(plugin: string): T
+  /**
+   * This version needs UDP sources to prove their address before they get
+   * replies larger than what they sent (a cookie round trip): `udp.strict: 'auto'`
+   * turns on while any live plugin version asks for it.
+   */
+  requireAddressValidation(): void
 }
 
 type HookArgs<H> = H extends { call: (...args: infer A) => unknown } ? A : H extends { promise: (...args: infer A) => unknown } ? A : never
@@ -178,6 +192,8 @@ export interface PluginDefinition<O extends Record<string, unknown> = Record<str
   /** Plugins whose API this one uses through ctx.use(); loaded first. */
   dependencies?: string[]
   routes?: RouteTable | ((ctx: PluginContext<O>) => RouteTable)
+  /** Per source IP rate limits over UDP for this plugin's msgIds (as a route's `rate`); `udp.rateLimits` in the config overrides them. */
+  rateLimits?: Record<number, RateLimit>
   /** May return an API for dependents; may be async (bounded by plugins.setupTimeoutMs). */
   setup?(ctx: PluginContext<O>): API | Promise<API>
   dispose?(ctx: PluginContext<O>): void | Promise<void>

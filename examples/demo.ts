@@ -1,9 +1,9 @@
 // The seed's demo, end to end on loopback in one process: an enet server with
 // the bundled plugins, two producers (one holds the resource), a consumer.
-// `npm run demo` (or `enet demo`) runs it; it checks what it shows and exits
+// `npm run demo` runs it; it checks what it shows and exits
 // 0 when every step went as described, 1 otherwise.
 //
-//   node bin/run.mjs examples/demo.ts [--secret S]
+//   node bin/run.mjs examples/demo.ts [--secret S] [--ttl MS]
 //
 // With a secret the nodes authenticate (docs/auth.md): producers sign, and a
 // forged, unsigned beat is shown to be refused.
@@ -152,6 +152,12 @@ function pause(ms: number): Promise<void> {
 }
 
 if (isMain(import.meta.url)) {
-  const { values } = parseArgs({ options: { secret: { type: 'string' } } })
-  runDemo({ secret: values.secret ?? process.env.ENET_SECRET }).then((code) => (process.exitCode = code))
+  const { values } = parseArgs({ options: { secret: { type: 'string' }, ttl: { type: 'string', default: '1500' } } })
+  const ttlMs = Number(values.ttl)
+  if (!Number.isInteger(ttlMs) || ttlMs < 100 || ttlMs > 5_000) {
+    process.stderr.write(`demo: --ttl: expected milliseconds from 100 to 5000, got "${values.ttl}"\n`)
+    process.exit(2)
+  }
+  // With a secret (or ENET_SECRET), nodes sign their beats and answers (docs/auth.md).
+  runDemo({ ttlMs, secret: values.secret ?? process.env.ENET_SECRET }).then((code) => (process.exitCode = code))
 }

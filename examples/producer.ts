@@ -8,7 +8,7 @@
 //   node bin/run.mjs examples/producer.ts --server 127.0.0.1:6430 --listen 127.0.0.1:0 --resource foo [--secret S]
 import net from 'node:net'
 import { parseArgs } from 'node:util'
-import { signMessage } from '../core/auth.ts'
+import { signMessage } from '../plugins/heartbeat/auth.ts'
 import { connect, type Client, type Message } from '../core/client/index.ts'
 import { isMain, parseHostPort } from './args.ts'
 

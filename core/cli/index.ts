@@ -1,4 +1,4 @@
-// enet <command>: start | send | plugins | demo. Each returns an exit code.
+// enet <command>: start | send | plugins | reload | status. Each returns an exit code.
 import { EnetError } from '../errors.ts'
 
 const USAGE = `usage:
@@ -6,8 +6,7 @@ const USAGE = `usage:
   enet send [--udp] HOST:PORT MSGID DATA [--wait] [--timeout MS] [--reply-id N]
   enet plugins [--config FILE] [--json]        list the running server's plugins
   enet reload NAME [--config FILE]             reload one plugin of the running server
-  enet status [--config FILE] [--json]         counters, connections and plugin stats of the running server
-  enet demo                                    heartbeat + locate demo on loopback`
+  enet status [--config FILE] [--json]         counters, connections and plugin stats of the running server`
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
@@ -21,8 +20,6 @@ export async function main(argv: string[]): Promise<number> {
       case 'reload':
       case 'status':
         return await (await import('./admin.ts')).adminCommand(command, rest)
-      case 'demo':
-        return await (await import('./demo.ts')).demoCommand(rest)
       case undefined:
       case '-h':
       case '--help':

@@ -4,7 +4,7 @@
 import { assertMsgId } from '../wire/codec.ts'
 import { COOKIE_CHALLENGE, COOKIE_REQUEST } from '../wire/cookie.ts'
 import { EnetError } from '../errors.ts'
-import type { Handler, HandlerResult, Request, RouteDefinition, RouteTable } from '../types.ts'
+import type { Handler, HandlerResult, RateLimit, Request, RouteDefinition, RouteTable } from '../types.ts'
 
 /** Counts a plugin version's running requests so it can be drained before dispose. */
 export interface InflightTracker {
@@ -19,6 +19,8 @@ export interface Route {
   readonly concurrent: boolean
   /** 0: the server's handlerTimeoutMs. */
   readonly timeoutMs: number
+  /** Per source IP over UDP; null: none declared. */
+  readonly rate: RateLimit | null
   readonly tracker: InflightTracker | null
 }
 
@@ -48,7 +50,7 @@ export function compileRoute(msgId: number, def: RouteDefinition, owner: string,
   }
   const bad = (what: string) => new EnetError('ENET_ERR_ROUTE_INVALID', [msgId, owner, what])
   if (msgId >= COOKIE_CHALLENGE && msgId <= COOKIE_REQUEST) throw bad('msgIds 0xFFFFFF00-0xFFFFFF02 are reserved for UDP address validation')
-  if (typeof def === 'function') return { msgId, owner, run: def, concurrent: false, timeoutMs: 0, tracker }
+  if (typeof def === 'function') return { msgId, owner, run: def, concurrent: false, timeoutMs: 0, rate: null, tracker }
   if (typeof def !== 'object' || def === null || typeof def.handle !== 'function') {
     throw bad(`expected a function or { handle(req) }, got ${def === null ? 'null' : typeof def}`)
   }
@@ -58,14 +60,35 @@ export function compileRoute(msgId: number, def: RouteDefinition, owner: string,
   if (def.timeoutMs !== undefined && !(Number.isInteger(def.timeoutMs) && def.timeoutMs > 0)) {
     throw bad(`timeoutMs must be a positive integer, got ${def.timeoutMs}`)
   }
+  const rate = def.rate === undefined ? null : checkRate(def.rate)
+  if (typeof rate === 'string') throw bad(rate)
   const steps = [def.preHandle, def.handle, def.postHandle].filter((s): s is Handler => typeof s === 'function')
   const bound = steps.map((s) => s.bind(def))
-  return { msgId, owner, run: compose(bound), concurrent: def.concurrent === true, timeoutMs: def.timeoutMs ?? 0, tracker }
+  return { msgId, owner, run: compose(bound), concurrent: def.concurrent === true, timeoutMs: def.timeoutMs ?? 0, rate, tracker }
 }
 
-export function compileTable(table: RouteTable, owner: string, tracker: InflightTracker | null = null): Route[] {
+/** A valid `{ perSec, burst }`, or what is wrong with it. */
+function checkRate(rate: unknown): RateLimit | string {
+  const r = rate as RateLimit
+  const positive = (v: unknown) => Number.isInteger(v) && (v as number) > 0
+  if (typeof rate !== 'object' || rate === null || !positive(r.perSec) || !positive(r.burst)) {
+    return `rate must be { perSec, burst } with positive integers, got ${JSON.stringify(rate)}`
+  }
+  return { perSec: r.perSec, burst: r.burst }
+}
+
+/** A table's routes; `rates` (a plugin's `rateLimits`) adds a rate to routes of the table, and names only those. */
+export function compileTable(table: RouteTable, owner: string, tracker: InflightTracker | null = null, rates: Record<number, RateLimit> = {}): Route[] {
   if (typeof table !== 'object' || table === null) throw new EnetError('ENET_ERR_ROUTE_INVALID', ['(table)', owner, 'routes must be an object of msgId → handler'])
-  return Object.entries(table).map(([k, def]) => compileRoute(Number(k), def, owner, tracker))
+  const routes = Object.entries(table).map(([k, def]) => compileRoute(Number(k), def, owner, tracker))
+  for (const [k, rate] of Object.entries(rates)) {
+    const i = routes.findIndex((r) => r.msgId === Number(k))
+    if (i < 0) throw new EnetError('ENET_ERR_ROUTE_INVALID', [k, owner, 'rateLimits names a msgId this plugin does not route'])
+    const checked = checkRate(rate)
+    if (typeof checked === 'string') throw new EnetError('ENET_ERR_ROUTE_INVALID', [k, owner, `rateLimits: ${checked}`])
+    routes[i] = { ...routes[i]!, rate: checked }
+  }
+  return routes
 }
 
 export class Router {

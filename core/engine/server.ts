@@ -86,6 +86,23 @@ export class Server implements EnetServer, TransportHost {
     return this.udp.sendTo(this.udp.codec.encode(msgId, toBuffer(data)), port, address)
   }
 
+  /** Owners (plugin versions) that asked for UDP address validation. */
+  private readonly validationOwners = new Set<object>()
+
+  get addressValidationRequired(): boolean {
+    return this.validationOwners.size > 0
+  }
+
+  /** Hold UDP address validation on (`udp.strict: 'auto'`) until the returned release is called. */
+  requireAddressValidation(owner: object): () => void {
+    const before = this.validationOwners.size
+    this.validationOwners.add(owner)
+    if (before === 0) this.udp?.reconfigure()
+    return () => {
+      if (this.validationOwners.delete(owner) && this.validationOwners.size === 0) this.udp?.reconfigure()
+    }
+  }
+
   unroute(owner: string): number {
     return this.router.removeOwner(owner)
   }
@@ -223,7 +240,7 @@ export class Server implements EnetServer, TransportHost {
       for (const conn of this.manager) if (conn instanceof TcpConnection) conn.decoder.maxPacketSize = applied.limits.maxPacketSize
     }
     if (changed.some((k) => k.startsWith('limits.')) && this.state === 'listening') this.startSweeper()
-    if (changed.some((k) => k.startsWith('udp.') || k.startsWith('plugins.options.heartbeat'))) this.udp?.reconfigure()
+    if (changed.some((k) => k.startsWith('udp.'))) this.udp?.reconfigure()
     return restart
   }
 

@@ -5,10 +5,14 @@ import type { EnetConfig } from '../config.ts'
 import type { ConnectionManager } from '../engine/connection-manager.ts'
 import type { CounterName, Dispatcher } from '../engine/dispatch.ts'
 import type { RateLimitedLog } from '../engine/log-limit.ts'
+import type { Router } from '../engine/router.ts'
 
 export interface TransportHost extends ConnectionOwner {
   readonly config: EnetConfig
   readonly dispatcher: Dispatcher
+  readonly router: Router
+  /** Some plugin version asked for UDP address validation (udp.strict 'auto'). */
+  readonly addressValidationRequired: boolean
   readonly manager: ConnectionManager
   readonly rlog: RateLimitedLog
   readonly log: Logger

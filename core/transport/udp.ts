@@ -90,10 +90,10 @@ export class UdpTransport {
     this.perIp = new BucketMap(() => new TokenBucket(this.host.config.udp.replyBytesPerSec, this.host.config.udp.replyBurstBytes), MAX_IP_BUDGETS)
   }
 
-  /** Address validation is on: explicitly, or 'auto' with node authentication configured. */
+  /** Address validation is on: explicitly, or 'auto' while a plugin asks for it. */
   get strict(): boolean {
-    const { udp, plugins } = this.host.config
-    return udp.strict === true || (udp.strict === 'auto' && typeof plugins.options.heartbeat?.secret === 'string')
+    const { strict } = this.host.config.udp
+    return strict === true || (strict === 'auto' && this.host.addressValidationRequired)
   }
 
   private newBudget(validated: boolean): TokenBucket {
@@ -142,8 +142,8 @@ export class UdpTransport {
     if (msg.length - this.codec.headerSize > limits.maxPacketSize) return this.dropped('oversized-datagram', rinfo, msg.length)
     const out = this.decoded
     if (!this.codec.decode(msg, out)) return this.dropped('bad-datagram', rinfo, msg.length)
-    const rate = udp.rateLimits[out.msgId]
-    if (rate !== undefined && !this.perSource.get(`${rinfo.address}|${out.msgId}`, () => new TokenBucket(rate.perSec, rate.burst, now)).take(1, now)) {
+    const rate = udp.rateLimits[out.msgId] ?? host.router.get(out.msgId)?.rate ?? false
+    if (rate !== false && rate !== null && !this.perSource.get(`${rinfo.address}|${out.msgId}`, () => new TokenBucket(rate.perSec, rate.burst, now)).take(1, now)) {
       return this.dropped('rate-limit', rinfo, msg.length)
     }
     const from = `${rinfo.address}:${rinfo.port}`

@@ -1,7 +1,8 @@
 // heartbeat: nodes announce `host:port` (msgId 10); anyone lists the live
 // ones (msgId 11 → msgId 10). Dependents get the registry through
 // ctx.use('heartbeat'): see HeartbeatApi.
-import { definePlugin, verifyMessage, type VerifyResult, rateLimited } from 'enet'
+import { definePlugin, rateLimited } from 'enet'
+import { verifyMessage, type VerifyResult } from './auth.ts'
 import { MAX_NODE_LENGTH, MSG, parseNode } from './msg.ts'
 import { createState, Registry, upgradeState, type HeartbeatEventName, type HeartbeatEvents, type HeartbeatState, type HeartbeatStats, type NodeInfo } from './registry.ts'
 
@@ -59,6 +60,8 @@ const defaults = {
 export default definePlugin<typeof defaults, HeartbeatApi>({
   name: 'heartbeat',
   options: defaults,
+  // Per source IP over UDP: a node beats once a second; a lister polls.
+  rateLimits: { [MSG.register]: { perSec: 100, burst: 200 }, [MSG.list]: { perSec: 50, burst: 100 } },
   setup(ctx) {
     const { ttlMs, maxNodes, secret, maxSkewMs } = ctx.options
     if (!Number.isInteger(ttlMs) || ttlMs < 1) throw new TypeError(`heartbeat: ttlMs must be a positive integer, got ${JSON.stringify(ttlMs)}`)
@@ -79,6 +82,8 @@ export default definePlugin<typeof defaults, HeartbeatApi>({
     const auth: NodeAuth | null =
       secret === undefined ? null : { maxSkewMs, verify: (msgId, bytes, queryId) => verifyMessage(secret, msgId, bytes, { maxSkewMs, replay, queryId }) }
     auths.set(ctx, auth)
+    // Signed nodes are worth nothing if a spoofed source can still be answered in bulk.
+    if (auth !== null) ctx.requireAddressValidation()
     const registry = new Registry(state, { ttlMs, maxNodes }, ctx.log, rateLimited(ctx.log))
     // Nodes registered under the previous version keep their deadlines; this version's timer takes over.
     registry.arm()

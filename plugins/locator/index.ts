@@ -9,7 +9,8 @@
 // only when signed for that id (docs/auth.md).
 import { randomBytes } from 'node:crypto'
 import dgram from 'node:dgram'
-import { definePlugin, parseSigned, type AuthFailure, type PluginContext, rateLimited } from 'enet'
+import { definePlugin, type PluginContext, rateLimited } from 'enet'
+import { parseSigned, type AuthFailure } from '../heartbeat/auth.ts'
 import type { HeartbeatApi } from '../heartbeat/index.ts'
 import { createState, Lookups, upgradeState, type LocatorState, type LocatorStats } from './lookups.ts'
 import { MAX_ANSWER_BYTES, MSG, parseAnswer, queryText, validResource } from './msg.ts'
@@ -54,6 +55,8 @@ export default definePlugin<Options, LocatorApi>({
   name: 'locator',
   options: defaults,
   dependencies: ['heartbeat'],
+  // Per source IP over UDP: each locate asks every live node.
+  rateLimits: { [MSG.locate]: { perSec: 50, burst: 100 } },
   async setup(ctx) {
     const o = checkOptions(ctx.options)
     const data = ctx.data as { state?: LocatorState }

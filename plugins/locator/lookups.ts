@@ -3,7 +3,7 @@
 // version, still reaches a locate the old version is running. Waiters and
 // their timers belong to the version that made them and end with it.
 import type { Logger } from 'pino'
-import type { AuthFailure } from 'enet'
+import type { AuthFailure } from '../heartbeat/auth.ts'
 
 /** Called once with the node that claimed the resource, or null (timed out, or released on dispose). */
 export type Waiter = (node: string | null) => void

@@ -41,7 +41,7 @@ function run(args: string[], timeoutMs: number, onLine?: (line: string) => void)
 
 describe('demo', () => {
   it('npm run demo: nodes, where the resource is, expiry, not found; exits 0 by itself within 15 s', async () => {
-    const r = await run(['bin/enet.mjs', 'demo'], 15_000).done
+    const r = await run(['bin/run.mjs', 'examples/demo.ts'], 15_000).done
     expect(r.stderr).toBe('')
     expect(r.code).toBe(0)
     expect(r.ms).toBeLessThan(15_000)

@@ -8,7 +8,7 @@ import v8 from 'node:v8'
 import vm from 'node:vm'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { signMessage } from '../../core/auth.ts'
+import { signMessage } from '../../plugins/heartbeat/auth.ts'
 import { enetDatagram, ltvLE, tlvBE, tlvDatagram, type DatagramCodec, type FrameCodec } from '../../core/wire/codec.ts'
 import { EnetError } from '../../core/errors.ts'
 import type { Request } from '../../core/types.ts'
@@ -286,13 +286,14 @@ describe('the bundled plugins fed random and mutated payloads on msgIds 10, 11, 
   const MAX = 1_024
   const JUNK_TCP = 3
   const JUNK_UDP = 3
-  // udp.rateLimits is emptied: the default 100/50/50 per source IP for msgIds
-  // 10, 11 and 20 would drop most of a fuzz flood from 127.0.0.1 before any
-  // plugin saw it, and the parsers are the point here (the limits have their own tests).
+  // udp.rateLimits lifts the rates heartbeat and locator declare (100/50/50 per
+  // source IP for msgIds 10, 11 and 20): they would drop most of a fuzz flood
+  // from 127.0.0.1 before any plugin saw it, and the parsers are the point here
+  // (the limits have their own tests).
   const CONFIG = `import { defineConfig } from 'enet'
 export default defineConfig({
   tcp: { host: '127.0.0.1', port: 0 },
-  udp: { host: '127.0.0.1', port: 0, rateLimits: {} },
+  udp: { host: '127.0.0.1', port: 0, rateLimits: { '10': false, '11': false, '20': false } },
   limits: { maxPacketSize: ${MAX}, frameTimeoutMs: 500 },
   log: { level: 'info' },
 })

@@ -185,7 +185,7 @@ export class PluginHost {
     const badOption = checkOptions(name, def.options, this.config.plugins.options[name])
     if (badOption !== null) throw fail('ENET_ERR_PLUGIN_OPTIONS', name, badOption)
     const owner = `plugin:${name}`
-    if (def.routes && typeof def.routes === 'object') this.assertNoClash(compileTable(def.routes, owner), owner, file)
+    if (def.routes && typeof def.routes === 'object') this.assertNoClash(compileTable(def.routes, owner, null, def.rateLimits), owner, file)
 
     const record = this.record(name, dir)
     const version = new PluginVersion(name, record.versions + 1, def, file, {
@@ -195,13 +195,14 @@ export class PluginHost {
       data: record.data,
       options: { ...def.options, ...this.config.plugins.options[name] },
       use: (from, plugin) => this.use(from, plugin),
+      requireAddressValidation: (owner) => this.server.requireAddressValidation(owner),
     })
     const setupMs = this.config.plugins.setupTimeoutMs
     let routes: Route[]
     try {
       version.api = await withTimeout(Promise.resolve().then(() => def.setup?.(version.ctx)), setupMs, () => new EnetError('ENET_ERR_PLUGIN_SETUP_TIMEOUT', [name, file, 'setup', setupMs]))
       const table: RouteTable = typeof def.routes === 'function' ? def.routes(version.ctx) : (def.routes ?? {})
-      routes = compileTable(table, owner, version)
+      routes = compileTable(table, owner, version, def.rateLimits)
       this.assertNoClash(routes, owner, file)
     } catch (err) {
       this.retire(version)

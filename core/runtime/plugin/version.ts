@@ -15,6 +15,8 @@ export interface VersionDeps {
   data: Record<string, unknown>
   options: Record<string, unknown>
   use(from: string, plugin: string): unknown
+  /** Turn on UDP address validation while `owner` holds it; returns the release. */
+  requireAddressValidation(owner: object): () => void
 }
 
 export class PluginVersion implements InflightTracker {
@@ -71,6 +73,10 @@ export class PluginVersion implements InflightTracker {
         }
       },
       use: <T>(plugin: string) => deps.use(name, plugin) as T,
+      requireAddressValidation: () => {
+        if (this.disposed) return
+        this.disposers.push(deps.requireAddressValidation(this))
+      },
     })
   }
 
