@@ -13,6 +13,9 @@ export default defineConfig({
     handlerTimeoutMs: 5_000,
   },
   log: { level: 'info' },
+  // The connection heartbeat checker (zinx HeartBeatChecker, msgId 99999); off unless set.
+  // Not the heartbeat *plugin* below (a node registry on msgIds 10/11).
+  // heartbeat: { intervalMs: 5_000, misses: 2 },
   plugins: {
     dirs: ['plugins'],
     options: {

@@ -71,6 +71,21 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /**
+     * The connection heartbeat checker (zinx HeartBeatChecker); absent: off.
+     * Not the bundled heartbeat *plugin* (a node registry on msgIds 10/11).
+     */
+    heartbeat: z
+      .object({
+        /** Silence after which a connection is pinged, and between pings. */
+        intervalMs: int(10).default(5_000),
+        /** Pings unanswered before the connection is closed (reason not-alive). */
+        misses: int(1).default(2),
+        /** zinx's ziface.HeartBeatDefaultMsgID. */
+        pingMsgId: int(0, 0xffffffff).default(99999),
+      })
+      .strict()
+      .optional(),
     /** Reply to an unknown msgId with this msgId and the text `unknown msgId N`; null drops silently. */
     unknownMsgReplyId: int(0, 0xffffffff).nullable().default(null),
     /** Reply to a failed or timed-out request with this msgId and the error text; null sends nothing. */

@@ -27,6 +27,8 @@ export function createHooks() {
     onConnStart: new SyncHook<[Connection]>(['conn']),
     /** A connection has ended; fires exactly once per connection. */
     onConnStop: new SyncHook<[Connection, CloseReason]>(['conn', 'reason']),
+    /** The heartbeat checker gave up on a connection; it is closed with reason not-alive right after (zinx OnRemoteNotAlive). */
+    onRemoteNotAlive: new SyncHook<[Connection]>(['conn']),
     /** Bail: a tap that returns anything but undefined stops the request. */
     beforeHandle: new SyncBailHook<[Request], unknown>(['req']),
     afterHandle: new SyncHook<[Request, Outcome]>(['req', 'outcome']),

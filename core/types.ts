@@ -24,6 +24,8 @@ export type CloseReason =
   | 'bad-frame'
   | 'slow-consumer'
   | 'kicked'
+  /** The heartbeat checker's pings went unanswered (config heartbeat). */
+  | 'not-alive'
   /** A UDP session pushed out to make room (udp.maxPeers). */
   | 'evicted'
   | (string & {})

@@ -9,6 +9,7 @@ export async function startCommand(argv: string[], out: NodeJS.WritableStream = 
   const flags: ConfigPatch = {}
   if (values.tcp) flags.tcp = parseHostPort(values.tcp, '--tcp')
   if (values.udp) flags.udp = parseHostPort(values.udp, '--udp')
+  if (values.heartbeat !== undefined) flags.heartbeat = { intervalMs: parseMs(values.heartbeat, '--heartbeat') }
   if (values['log-level']) flags.log = { level: values['log-level'] }
   const plugins: ConfigPatch = {}
   if (values.plugins) plugins.dirs = values.plugins
@@ -55,9 +56,16 @@ function parseFlags(argv: string[]) {
         plugins: { type: 'string', multiple: true },
         'no-watch': { type: 'boolean' },
         'log-level': { type: 'string' },
+        heartbeat: { type: 'string' },
       },
     })
   } catch (err) {
     throw new EnetError('ENET_ERR_CLI', [`start: ${(err as Error).message}`])
   }
+}
+
+function parseMs(value: string, flag: string): number {
+  const n = Number(value)
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new EnetError('ENET_ERR_CLI', [`start: ${flag}: expected milliseconds (an integer), got "${value}"`])
+  return n
 }

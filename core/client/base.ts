@@ -4,6 +4,7 @@ import { EventEmitter } from 'node:events'
 import { assertMsgId, toBuffer } from '../wire/codec.ts'
 import type { DatagramCodec, FrameCodec } from '../wire/codec.ts'
 import { EnetError } from '../errors.ts'
+import { heartbeatData, ZINX_PING_MSGID } from '../wire/heartbeat.ts'
 import type { CloseReason, Payload } from '../types.ts'
 
 export interface ReconnectOptions {
@@ -34,6 +35,12 @@ export interface ClientOptions {
    * round trip) before ready() resolves. Unasked challenges are answered anyway.
    */
   validateAddress?: boolean
+  /**
+   * A server's heartbeat ping (msgId pingMsgId, default 99999 as in zinx) is
+   * answered with the same msgId and zinx's `heartbeat [local->remote]` text,
+   * and not emitted as a message. false: pings are ordinary messages.
+   */
+  heartbeat?: false | { pingMsgId?: number }
 }
 
 export interface RequestOptions {
@@ -78,6 +85,8 @@ export abstract class Client extends EventEmitter<ClientEvents> {
   protected ended: EnetError | null = null
   protected readonly maxPacketSize: number
   private readonly maxQueuedBytes: number
+  /** -1: pings are not answered. */
+  private readonly pingMsgId: number
   private readonly waiting = new Map<number, Pending[]>()
   private queue: Buffer[] = []
   private queuedBytes = 0
@@ -93,6 +102,9 @@ export abstract class Client extends EventEmitter<ClientEvents> {
     super()
     this.maxPacketSize = opts.maxPacketSize ?? MiB
     this.maxQueuedBytes = opts.maxQueuedBytes ?? MiB
+    const hb = opts.heartbeat ?? {}
+    if (hb !== false && hb.pingMsgId !== undefined) assertMsgId(hb.pingMsgId)
+    this.pingMsgId = hb === false ? -1 : (hb.pingMsgId ?? ZINX_PING_MSGID)
   }
 
   /** Resolves once connected (TCP) or bound (UDP). */
@@ -177,7 +189,18 @@ export abstract class Client extends EventEmitter<ClientEvents> {
     this.emit('connect')
   }
 
+  /** This end and the server's, as the socket sees them: the text of a heartbeat answer. */
+  protected abstract get endpoints(): { local: { address: string; port: number }; remote: { address: string; port: number } }
+
   protected received(msgId: number, data: Buffer): void {
+    if (msgId === this.pingMsgId) {
+      // The answer is the frame a zinx client's own heartbeat sends.
+      if (this.connected) {
+        const { local, remote } = this.endpoints
+        this.write(this.encode(msgId, Buffer.from(heartbeatData(local, remote))))
+      }
+      return
+    }
     const list = this.waiting.get(msgId)
     if (!list && this.listenerCount('message') === 0) return
     const m: Message = { msgId, data }

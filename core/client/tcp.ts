@@ -39,6 +39,14 @@ export class TcpClient extends Client {
     return this.socket?.localPort
   }
 
+  protected get endpoints() {
+    const s = this.socket
+    return {
+      local: { address: s?.localAddress ?? '0.0.0.0', port: s?.localPort ?? 0 },
+      remote: { address: s?.remoteAddress ?? this.host, port: s?.remotePort ?? this.port },
+    }
+  }
+
   protected encode(msgId: number, data: Buffer): Buffer {
     return this.codec.encode(msgId, data)
   }

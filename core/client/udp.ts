@@ -43,6 +43,11 @@ export class UdpClient extends Client {
     return this.connected ? this.socket!.address().port : undefined
   }
 
+  protected get endpoints() {
+    const a = this.socket?.address()
+    return { local: { address: a?.address ?? '0.0.0.0', port: a?.port ?? 0 }, remote: { address: this.address || this.host, port: this.port } }
+  }
+
   protected encode(msgId: number, data: Buffer): Buffer {
     return this.codec.encode(msgId, data)
   }

@@ -45,6 +45,11 @@ export abstract class BaseConnection implements Connection {
     return this.queue.length - this.qHead + this.active
   }
 
+  /** This side's address, where the transport has one (the heartbeat's ping text names it). */
+  get local(): { address: string; port: number } | undefined {
+    return undefined
+  }
+
   abstract send(msgId: number, data?: Payload): boolean
   /** Dispatch has room again below the in-flight bound (TCP resumes reading). */
   roomAgain(): void {}

@@ -33,6 +33,8 @@ export function createCounters() {
     'closed.slow-consumer': 0,
     'closed.outbound-budget': 0,
     'closed.peer-evicted': 0,
+    'closed.not-alive': 0,
+    'heartbeat.pings': 0,
   }
 }
 export type CounterName = keyof ReturnType<typeof createCounters>

@@ -8,6 +8,7 @@ import { ConnectionManager } from './connection-manager.ts'
 import { createCounters, Dispatcher, type CounterName } from './dispatch.ts'
 import { EnetError } from '../errors.ts'
 import { createHooks } from '../hooks.ts'
+import { HeartbeatChecker } from './heartbeat.ts'
 import { createLogger } from './logger.ts'
 import { RateLimitedLog } from './log-limit.ts'
 import { compileRoute, Router } from './router.ts'
@@ -29,6 +30,7 @@ export interface ServerOptions {
 const CLOSE_COUNTERS: Partial<Record<string, CounterName>> = {
   'frame-timeout': 'closed.frame-timeout',
   'idle-timeout': 'closed.idle-timeout',
+  'not-alive': 'closed.not-alive',
 }
 
 /** Replies of inject() are collected here instead of written to a socket. */
@@ -52,6 +54,7 @@ export class Server implements EnetServer, TransportHost {
   readonly manager = new ConnectionManager()
   readonly dispatcher: Dispatcher
   readonly rlog: RateLimitedLog
+  readonly heartbeat: HeartbeatChecker
   config: EnetConfig
   log: Logger
   private tcp: TcpTransport | null = null
@@ -71,6 +74,15 @@ export class Server implements EnetServer, TransportHost {
       { router: this.router, hooks: this.hooks, counters: this.counters, rlog: this.rlog, log: () => this.log },
       config,
     )
+    this.heartbeat = new HeartbeatChecker({
+      manager: this.manager,
+      router: this.router,
+      hooks: this.hooks,
+      rlog: this.rlog,
+      counters: this.counters,
+      callHook: (name, call) => this.callHook(name, call),
+    })
+    this.heartbeat.apply(config.heartbeat)
   }
 
   get connections(): ConnectionManager {
@@ -150,6 +162,7 @@ export class Server implements EnetServer, TransportHost {
     }
     this.state = 'listening'
     this.startSweeper()
+    this.heartbeat.start()
     this.log.info({ tcp: this.bound.tcp, udp: this.bound.udp }, 'listening')
     if (this.hooks.onListen.taps.length > 0) this.callHook('onListen', () => this.hooks.onListen.call(this.bound))
     return this.address()
@@ -233,6 +246,15 @@ export class Server implements EnetServer, TransportHost {
       tcp,
       udp: { ...next.udp, enabled: udp.enabled, host: udp.host, port: udp.port, codec: udp.codec, maxPeers: udp.maxPeers },
     }
+    if (changed.some((k) => k === 'heartbeat' || k.startsWith('heartbeat.'))) {
+      try {
+        this.heartbeat.apply(next.heartbeat)
+      } catch (err) {
+        // pingMsgId taken by a route: the checker keeps its old settings.
+        this.log.error({ err, key: 'heartbeat' }, `config: heartbeat: ${(err as Error).message}; keeping the previous heartbeat settings`)
+        applied.heartbeat = this.config.heartbeat
+      }
+    }
     this.config = applied
     this.dispatcher.config = applied
     if (this.log.level !== applied.log.level) this.log.level = applied.log.level
@@ -259,6 +281,7 @@ export class Server implements EnetServer, TransportHost {
     this.manager.closeAll('server-close')
     clearTimeout(this.outboundCheck)
     if (this.sweeper) clearInterval(this.sweeper)
+    this.heartbeat.stop()
     try {
       await this.hooks.onClose.promise()
     } catch (err) {

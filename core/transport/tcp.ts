@@ -78,6 +78,11 @@ export class TcpConnection extends BaseConnection {
     this.close(reason)
   }
 
+  override get local(): { address: string; port: number } | undefined {
+    const { localAddress, localPort } = this.socket
+    return localAddress === undefined || localPort === undefined ? undefined : { address: localAddress, port: localPort }
+  }
+
   /** Bytes written and not yet taken by the kernel. */
   get unsent(): number {
     return this.socket.writableLength

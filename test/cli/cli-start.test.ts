@@ -122,6 +122,8 @@ describe('enet start', () => {
   it.concurrent.each([
     ['an unknown flag', ['--bogus'], /--bogus/],
     ['a bad --tcp', ['--tcp', 'nowhere'], /--tcp.*HOST:PORT/],
+    ['a bad --heartbeat', ['--heartbeat', 'often'], /--heartbeat: expected milliseconds/],
+    ['a --heartbeat below the minimum', ['--heartbeat', '5', '--tcp', '127.0.0.1:0', '--udp', '127.0.0.1:0'], /heartbeat\.intervalMs/],
     ['a bad --log-level', ['--log-level', 'loud', '--tcp', '127.0.0.1:0', '--udp', '127.0.0.1:0'], /log\.level/],
   ])('%s: exit code 2 and exactly one stderr line', async (_what, flags, re) => {
     const w = await workdir(`export default {}\n`)
@@ -132,6 +134,23 @@ describe('enet start', () => {
     expect(lines[0]).toMatch(re)
     expect(r.stdout).not.toMatch(/enet listening/)
   })
+
+  it.concurrent('--heartbeat MS turns the connection heartbeat checker on: a silent peer is pinged with msgId 99999, then closed', async () => {
+    const w = await workdir(`export default {}\n`)
+    const r = run(['start', '--config', w.config, '--tcp', '127.0.0.1:0', '--udp', '127.0.0.1:0', '--no-watch', '--plugins', w.plugins, '--heartbeat', '50'], w.dir)
+    const m = await waitLine(r, /^enet listening tcp 127\.0\.0\.1:(\d+)/, 30_000)
+    const c = await FrameClient.connect(Number(m[1]))
+    try {
+      await c.waitClosed(10_000)
+      // Default misses: 2 pings, then the close.
+      expect(c.frames.map((f) => f.msgId)).toEqual([99999, 99999])
+      expect(c.frames[0]!.text).toMatch(/^heartbeat \[127\.0\.0\.1:\d+->127\.0\.0\.1:\d+\]$/)
+    } finally {
+      c.close()
+      r.child.kill('SIGTERM')
+      await r.exit
+    }
+  }, 45_000)
 
   it.concurrent('a port in use: exit code 2 and one line naming it, no stack', async () => {
     const taken = net.createServer()
