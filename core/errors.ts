@@ -27,6 +27,7 @@ export const codes = {
   ENET_ERR_HOOK: 'hook %s tap %s threw: %s',
   ENET_ERR_SERVER_CLOSED: 'server is closed',
   ENET_ERR_ADMIN_SOCKET: 'admin.socket %s: %s',
+  ENET_ERR_CLUSTER: 'cluster: %s: %s',
 } as const
 
 export type ErrorCode = keyof typeof codes

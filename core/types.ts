@@ -148,6 +148,23 @@ export interface PluginServer {
   address(): ServerAddress
   /** Send one datagram from the server's UDP socket (the way Go enet replies). */
   sendUdp(address: string, port: number, msgId: number, data?: Payload): boolean
+  /** The other processes of this server under `enet start --workers N`; null in a single process. */
+  readonly cluster: ClusterBus | null
+}
+
+/**
+ * Topic messages between the workers of one `enet start --workers N`,
+ * relayed by the primary. A message reaches every other worker, in the order
+ * one worker sent them; never the sender itself.
+ */
+export interface ClusterBus {
+  /** This worker's index, 0 to workers - 1 (worker 0 owns the UDP socket). */
+  readonly worker: number
+  readonly workers: number
+  /** Structured-clone data (Buffers and Maps pass as they are). False when the primary is gone. */
+  publish(topic: string, data: unknown): boolean
+  /** The returned function ends the subscription; pass `signal` to end it with a plugin version. */
+  subscribe(topic: string, fn: (data: unknown, from: number) => void, opts?: { signal?: AbortSignal }): () => void
 }
 
 export interface PluginContext<O = Record<string, unknown>, D extends object = Record<string, any>> {

@@ -43,14 +43,18 @@ export async function adminCommand(command: 'plugins' | 'reload' | 'status', arg
     out.write(values.json ? JSON.stringify(status) + '\n' : statusText(status as unknown as Status))
     return 0
   }
-  const rows = command === 'plugins' ? (reply.plugins as PluginInfo[]) : [reply.plugin as PluginInfo]
+  // Under --workers the primary answers with a row per plugin per worker, reload included.
+  const rows = (reply.plugins as Row[] | undefined) ?? [reply.plugin as Row]
   out.write(values.json ? JSON.stringify(rows) + '\n' : table(rows))
   return rows.some((r) => r.lastError) && command === 'reload' ? 1 : 0
 }
 
-function table(rows: PluginInfo[]): string {
-  const head = ['NAME', 'VERSION', 'STATUS', 'ROUTES', 'TAPS', 'LAST ERROR']
-  const body = rows.map((r) => [r.name, `v${r.version}`, r.status, r.routes.join(',') || '-', String(r.taps), r.lastError ?? '-'])
+type Row = Omit<PluginInfo, 'status'> & { status: string; worker?: number }
+
+function table(rows: Row[]): string {
+  const workers = rows.some((r) => r.worker !== undefined)
+  const head = [...(workers ? ['WORKER'] : []), 'NAME', 'VERSION', 'STATUS', 'ROUTES', 'TAPS', 'LAST ERROR']
+  const body = rows.map((r) => [...(workers ? [String(r.worker)] : []), r.name, `v${r.version}`, r.status, r.routes.join(',') || '-', String(r.taps), r.lastError ?? '-'])
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)))
   return [head, ...body].map((cells) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n'
 }
@@ -59,14 +63,24 @@ interface Status {
   address: { tcp?: { host: string; port: number }; udp?: { host: string; port: number } }
   connections: number
   counters: Record<string, number>
-  plugins: Record<string, unknown>
+  plugins?: Record<string, unknown>
+  /** Under --workers: each worker's own status (the totals above are their sums). */
+  workers?: Array<Partial<Status> & { worker: number; pid: number; error?: string }>
 }
 
 /** One line per topic; counters that are still 0 are left out. */
 function statusText(s: Status): string {
   const at = (a?: { host: string; port: number }) => (a ? formatHostPort(a) : 'off')
   const lines = [`address      tcp ${at(s.address.tcp)}  udp ${at(s.address.udp)}`, `connections  ${s.connections}`, `counters     ${nonZero(s.counters)}`]
-  for (const [name, stats] of Object.entries(s.plugins)) lines.push(`${name.padEnd(12)} ${nonZero(stats)}`)
+  for (const [name, stats] of Object.entries(s.plugins ?? {})) lines.push(`${name.padEnd(12)} ${nonZero(stats)}`)
+  for (const w of s.workers ?? []) {
+    if (w.error !== undefined) {
+      lines.push(`worker ${w.worker}     pid ${w.pid}: ${w.error}`)
+      continue
+    }
+    lines.push(`worker ${w.worker}     pid ${w.pid}, connections ${w.connections}, counters ${nonZero(w.counters)}`)
+    for (const [name, stats] of Object.entries(w.plugins ?? {})) lines.push(`  ${name.padEnd(10)} ${nonZero(stats)}`)
+  }
   return lines.join('\n') + '\n'
 }
 

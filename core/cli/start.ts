@@ -1,8 +1,10 @@
 // enet start: load the config, start the server and its plugins, stop on SIGINT/SIGTERM.
 import { parseArgs } from 'node:util'
-import { formatHostPort, parseHostPort, type ConfigPatch } from '../config.ts'
+import { parseHostPort, type ConfigPatch } from '../config.ts'
 import { EnetError } from '../errors.ts'
 import { startApp } from '../runtime/app.ts'
+import { workerIdentity } from '../runtime/cluster/worker.ts'
+import { listeningLine, parseWorkers, runPrimary, runWorker } from './workers.ts'
 
 export async function startCommand(argv: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const { values } = parseFlags(argv)
@@ -16,9 +18,13 @@ export async function startCommand(argv: string[], out: NodeJS.WritableStream = 
   if (values['no-watch']) plugins.watch = false
   if (Object.keys(plugins).length) flags.plugins = plugins
 
+  // A worker forked by `--workers` runs the same command line.
+  const id = workerIdentity()
+  if (id !== null) return runWorker(id, values.config, flags)
+  if (values.workers !== undefined) return runPrimary(parseWorkers(values.workers), values.config, flags, out)
+
   const app = await startApp({ file: values.config, flags })
-  const { tcp, udp } = app.server.address()
-  out.write(`enet listening${tcp ? ` tcp ${formatHostPort(tcp)}` : ''}${udp ? ` udp ${formatHostPort(udp)}` : ''}\n`)
+  out.write(listeningLine(app.server.address()))
 
   return new Promise<number>((resolve) => {
     let stopping = false
@@ -57,6 +63,7 @@ function parseFlags(argv: string[]) {
         'no-watch': { type: 'boolean' },
         'log-level': { type: 'string' },
         heartbeat: { type: 'string' },
+        workers: { type: 'string' },
       },
     })
   } catch (err) {

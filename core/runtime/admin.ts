@@ -6,10 +6,13 @@ import net from 'node:net'
 import { dirname } from 'node:path'
 import { EnetError } from '../errors.ts'
 import { ensurePrivateDir } from './private-dir.ts'
+import type { Logger } from 'pino'
 import type { PluginHost } from './plugin/host.ts'
 import type { Server } from '../engine/server.ts'
 
 export type AdminRequest = { cmd: 'plugins' } | { cmd: 'reload'; name: string } | { cmd: 'status' }
+/** Answers one parsed request line: the server's own (localAdmin), or the cluster primary's, which asks every worker. */
+export type AdminResponder = (req: AdminRequest) => Promise<object>
 
 const MAX_REQUEST_BYTES = 4096
 /**
@@ -31,13 +34,13 @@ export class AdminSocket {
 
   constructor(
     readonly path: string,
-    private readonly enet: Server,
-    private readonly plugins: PluginHost,
+    log: Logger,
+    private readonly respond: AdminResponder,
     opts: AdminSocketOptions = {},
   ) {
     this.idleMs = opts.idleMs ?? ADMIN_IDLE_MS
     this.server = net.createServer((socket) => this.serve(socket))
-    this.server.on('error', (err) => enet.log.error({ err, path }, 'admin socket error'))
+    this.server.on('error', (err) => log.error({ err, path }, 'admin socket error'))
   }
 
   /**
@@ -103,38 +106,13 @@ export class AdminSocket {
       return { ok: false, error: 'expected one JSON line' }
     }
     if (typeof req !== 'object' || req === null) return { ok: false, error: 'expected a JSON object with a cmd' }
+    if (req.cmd === 'reload' && (typeof req.name !== 'string' || req.name === '')) return { ok: false, error: `reload needs a plugin name, got ${JSON.stringify(req.name)}` }
+    if (req.cmd !== 'plugins' && req.cmd !== 'reload' && req.cmd !== 'status') return { ok: false, error: `unknown cmd ${JSON.stringify((req as { cmd?: unknown }).cmd)}` }
     try {
-      switch (req.cmd) {
-        case 'plugins':
-          return { ok: true, plugins: this.plugins.list() }
-        case 'reload':
-          if (typeof req.name !== 'string' || req.name === '') return { ok: false, error: `reload needs a plugin name, got ${JSON.stringify(req.name)}` }
-          return { ok: true, plugin: await this.plugins.reload(req.name) }
-        case 'status':
-          return { ok: true, address: this.enet.address(), connections: this.enet.connections.size, counters: this.enet.counters, plugins: this.pluginStats() }
-        default:
-          return { ok: false, error: `unknown cmd ${JSON.stringify((req as { cmd?: unknown }).cmd)}` }
-      }
+      return await this.respond(req)
     } catch (err) {
       return { ok: false, error: (err as Error).message }
     }
-  }
-
-  /** What each plugin's API reports from `stats()`, if it has one (heartbeat, locator). */
-  private pluginStats(): Record<string, unknown> {
-    const out: Record<string, unknown> = {}
-    for (const { name } of this.plugins.list()) {
-      const api = this.plugins.api<{ stats?: unknown }>(name)
-      if (api && typeof api.stats === 'function') {
-        try {
-          // Through JSON here, so one plugin's BigInt or cycle spoils only its own entry.
-          out[name] = JSON.parse(JSON.stringify((api.stats as () => unknown)()) ?? 'null')
-        } catch (err) {
-          out[name] = { error: `stats() failed: ${(err as Error).message}` }
-        }
-      }
-    }
-    return out
   }
 
   /** Stops listening and drops open connections: server.close() alone would wait for them. */
@@ -143,6 +121,37 @@ export class AdminSocket {
     for (const socket of this.sockets) socket.destroy()
     return closed
   }
+}
+
+/** The answers of one server process (a request already checked by AdminSocket). */
+export function localAdmin(enet: Server, plugins: PluginHost): AdminResponder {
+  return async (req) => {
+    switch (req.cmd) {
+      case 'plugins':
+        return { ok: true, plugins: plugins.list() }
+      case 'reload':
+        return { ok: true, plugin: await plugins.reload(req.name) }
+      case 'status':
+        return { ok: true, address: enet.address(), connections: enet.connections.size, counters: enet.counters, plugins: pluginStats(plugins) }
+    }
+  }
+}
+
+/** What each plugin's API reports from `stats()`, if it has one (heartbeat, locator). */
+function pluginStats(plugins: PluginHost): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const { name } of plugins.list()) {
+    const api = plugins.api<{ stats?: unknown }>(name)
+    if (api && typeof api.stats === 'function') {
+      try {
+        // Through JSON here, so one plugin's BigInt or cycle spoils only its own entry.
+        out[name] = JSON.parse(JSON.stringify((api.stats as () => unknown)()) ?? 'null')
+      } catch (err) {
+        out[name] = { error: `stats() failed: ${(err as Error).message}` }
+      }
+    }
+  }
+  return out
 }
 
 /** Send one request to a running server's admin socket. */

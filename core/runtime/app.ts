@@ -10,7 +10,8 @@ import { PluginHost, entryFile } from './plugin/host.ts'
 import { DebouncedWatcher } from './plugin/watcher.ts'
 import { Server } from '../engine/server.ts'
 import { existsSync } from 'node:fs'
-import { AdminSocket } from './admin.ts'
+import { AdminSocket, localAdmin } from './admin.ts'
+import type { ClusterBus } from '../types.ts'
 
 /** After a plugin folder is added to the watcher, when to look again for what its scan missed. */
 const RESCAN_MS = 500
@@ -27,6 +28,8 @@ export interface AppOptions {
   removeGraceMs?: number
   /** How long loading the config file may take (ms); default CONFIG_LOAD_TIMEOUT_MS. */
   loadTimeoutMs?: number
+  /** Set in a worker of `enet start --workers N`: plugins reach the other workers through it. */
+  cluster?: ClusterBus
 }
 
 export interface ConfigReload {
@@ -144,7 +147,7 @@ export class App {
   async openAdmin(): Promise<void> {
     const path = this.server.config.admin.socket
     if (path === false) return
-    this.admin = new AdminSocket(path, this.server, this.plugins)
+    this.admin = new AdminSocket(path, this.server.log, localAdmin(this.server, this.plugins))
     await this.admin.listen()
   }
 
@@ -172,7 +175,7 @@ export function pluginFolderOf(path: string, dirs: string[]): string | null {
 export async function startApp(opts: AppOptions = {}): Promise<App> {
   const { config, file } = await loadConfig(opts)
   const server = new Server(config, { logStream: opts.logStream })
-  const app = new App(server, new PluginHost(server), file, opts)
+  const app = new App(server, new PluginHost(server, { cluster: opts.cluster }), file, opts)
   try {
     await app.plugins.loadAll()
     await server.listen()

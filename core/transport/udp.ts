@@ -121,7 +121,8 @@ export class UdpTransport {
     socket.on('message', (msg, rinfo) => this.receive(msg, rinfo))
     return new Promise((resolve, reject) => {
       socket.once('error', reject)
-      socket.bind(port, hostname, () => {
+      // exclusive: in a cluster worker the socket is this process's own, not a handle shared through the primary (which would spread one peer's datagrams over workers).
+      socket.bind({ port, address: hostname, exclusive: true }, () => {
         socket.off('error', reject)
         // Send errors (an unreachable peer, a full buffer) are per datagram, never fatal.
         socket.on('error', (err) => this.host.rlog.warn('udp-error', { err }, 'udp socket error'))

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import { adminCommand } from '../../core/cli/admin.ts'
 import { connect } from '../../core/client/index.ts'
-import { AdminSocket, adminRequest, type AdminRequest } from '../../core/runtime/admin.ts'
+import { AdminSocket, adminRequest, localAdmin, type AdminRequest } from '../../core/runtime/admin.ts'
 import { startApp } from '../../core/index.ts'
 import { logSink } from '../helpers/logs.ts'
 import { createProject, echoPlugin, type Project } from '../helpers/project.ts'
@@ -68,7 +68,7 @@ describe('admin connections that never send a line', () => {
   it('are closed at the idle bound, counted from connect even when bytes trickle in; a prompt request is answered', async () => {
     project = await createProject({})
     const idleMs = 300
-    const admin = new AdminSocket(join(project.root, 'idle.sock'), project.app.server, project.app.plugins, { idleMs })
+    const admin = new AdminSocket(join(project.root, 'idle.sock'), project.app.server.log, localAdmin(project.app.server, project.app.plugins), { idleMs })
     extra.push(admin)
     await admin.listen()
 
@@ -171,7 +171,7 @@ describe('admin socket file', () => {
     const open = join(project.root, 'open')
     mkdirSync(open)
     chmodSync(open, 0o777)
-    const admin = new AdminSocket(join(open, 'a.sock'), project.app.server, project.app.plugins)
+    const admin = new AdminSocket(join(open, 'a.sock'), project.app.server.log, localAdmin(project.app.server, project.app.plugins))
     extra.push(admin)
     await admin.listen()
     expect(statSync(open).mode & 0o777).toBe(0o700)
@@ -195,7 +195,7 @@ describe('admin socket file', () => {
     const elsewhere = mkdtempSync(join(tmpdir(), 'enet-admin-else-'))
     symlinkSync(elsewhere, join(project.root, 'link'))
     try {
-      const admin = new AdminSocket(join(project.root, 'link', 'a.sock'), project.app.server, project.app.plugins)
+      const admin = new AdminSocket(join(project.root, 'link', 'a.sock'), project.app.server.log, localAdmin(project.app.server, project.app.plugins))
       await expect(admin.listen()).rejects.toMatchObject({ code: 'ENET_ERR_ADMIN_SOCKET', message: expect.stringMatching(/is a symbolic link$/) })
     } finally {
       rmSync(elsewhere, { recursive: true, force: true })

@@ -9,7 +9,7 @@ import type { PluginEvent } from '../../hooks.ts'
 import { importFresh } from '../loader.ts'
 import { compileTable, type Route } from '../../engine/router.ts'
 import type { Server } from '../../engine/server.ts'
-import type { PluginDefinition, PluginServer, RouteTable } from '../../types.ts'
+import type { ClusterBus, PluginDefinition, PluginServer, RouteTable } from '../../types.ts'
 import { PluginFailure, checkOptions, entryFile, firstLine, orderByDependencies, scanPluginDirs, validateDefinition } from './discover.ts'
 import { withTimeout } from '../../engine/deadline.ts'
 import { PluginVersion } from './version.ts'
@@ -52,8 +52,12 @@ export class PluginHost {
   private readonly retiring = new Set<Promise<void>>()
   private readonly facade: PluginServer
 
-  constructor(private readonly server: Server) {
+  constructor(
+    private readonly server: Server,
+    opts: { cluster?: ClusterBus | null } = {},
+  ) {
     const s = server
+    const cluster = opts.cluster ?? null
     this.facade = Object.freeze({
       get connections() {
         return s.connections
@@ -66,6 +70,7 @@ export class PluginHost {
       },
       address: () => s.address(),
       sendUdp: (address: string, port: number, msgId: number, data?: Buffer | Uint8Array | string) => s.sendUdp(address, port, msgId, data),
+      cluster,
     })
   }
 
