@@ -1,8 +1,5 @@
 #!/usr/bin/env node
-// The enet CLI: TypeScript sources run through jiti's loader, no build step.
-import 'jiti/register'
+// The enet CLI, compiled: `npm run build` (run by `npm ci` and `npm pack`) makes dist/.
+import { main } from '../dist/core/cli/index.js'
 
-// jiti's loader hands named exports of a .ts module over under `default`.
-const mod = await import('../core/cli/index.ts')
-const { main } = mod.main ? mod : mod.default
 process.exitCode = await main(process.argv.slice(2))

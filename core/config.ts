@@ -105,6 +105,8 @@ export const configSchema = z
     plugins: z
       .object({
         dirs: z.array(z.string().min(1)).default(['plugins']),
+        /** Plugins shipped with enet to load beside those in `dirs`, by name: 'heartbeat', 'locator', 'logging'. */
+        bundled: z.array(z.string().min(1)).default([]),
         watch: z.boolean().default(true),
         /** A plugin that fails to load at start stops the server (production). */
         strict: z.boolean().default(false),

@@ -5,6 +5,7 @@ import { envPatch, mergeConfig, resolveConfig, type ConfigPatch, type EnetConfig
 import { withTimeout } from '../engine/deadline.ts'
 import { EnetError, describe } from '../errors.ts'
 import { importFresh } from './loader.ts'
+import { bundledFolders } from './plugin/bundled.ts'
 
 export const DEFAULT_CONFIG_FILE = 'enet.config.ts'
 
@@ -68,5 +69,6 @@ export async function loadConfig(opts: LoadOptions = {}): Promise<LoadedConfig> 
     // A missing folder is fine (it may be made later); a file is a mistake.
     if (existsSync(d) && !statSync(d).isDirectory()) throw new EnetError('ENET_ERR_CONFIG', [`plugins.dirs[${i}]: expected a folder, got the file ${d}`])
   })
+  bundledFolders(config.plugins.bundled)
   return { config: { ...config, admin, plugins: { ...config.plugins, dirs } }, file }
 }

@@ -15,7 +15,7 @@ export async function userLoader(): Promise<Jiti> {
     // file skips babel, an edited file gets a new hash. Never in a shared
     // temporary folder (cache-dir.ts).
     fsCache: privateCacheDir().dir,
-    virtualModules: { enet: core },
+    virtualModules: { enet: core, '@enetjs/enet': core },
   }))
 }
 

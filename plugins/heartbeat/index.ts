@@ -1,7 +1,7 @@
 // heartbeat: nodes announce `host:port` (msgId 10); anyone lists the live
 // ones (msgId 11 → msgId 10). Dependents get the registry through
 // ctx.use('heartbeat'): see HeartbeatApi.
-import { definePlugin, rateLimited } from 'enet'
+import { definePlugin, rateLimited } from '@enetjs/enet'
 import { verifyMessage, type VerifyResult } from './auth.ts'
 import { MAX_NODE_LENGTH, MSG, parseNode } from './msg.ts'
 import { createState, Registry, upgradeState, type HeartbeatEventName, type HeartbeatEvents, type HeartbeatState, type HeartbeatStats, type NodeInfo } from './registry.ts'

@@ -7,7 +7,7 @@
 // first entry is always the next to expire. A beat is O(1); the timer fires at
 // the first entry's deadline, expires what is due and re-arms for the next.
 import type { Logger } from 'pino'
-import type { RateLimitedLog } from 'enet'
+import type { RateLimitedLog } from '@enetjs/enet'
 import { ReplayCache, type AuthFailure } from './auth.ts'
 
 export type NodeProtocol = 'tcp' | 'udp' | 'inject'

@@ -9,7 +9,7 @@
 // only when signed for that id (docs/auth.md).
 import { randomBytes } from 'node:crypto'
 import dgram from 'node:dgram'
-import { definePlugin, type PluginContext, rateLimited } from 'enet'
+import { definePlugin, type PluginContext, rateLimited } from '@enetjs/enet'
 import { parseSigned, type AuthFailure } from '../heartbeat/auth.ts'
 import type { HeartbeatApi } from '../heartbeat/index.ts'
 import { createState, Lookups, upgradeState, type LocatorState, type LocatorStats } from './lookups.ts'

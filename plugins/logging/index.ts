@@ -9,7 +9,7 @@
 // already write one info line for each ("plugin reloaded", "config
 // reloaded") with everything the event carries; a second line would only
 // double the volume.
-import { definePlugin, type CloseReason, type Connection } from 'enet'
+import { definePlugin, type CloseReason, type Connection } from '@enetjs/enet'
 import { SourceBuckets } from './buckets.ts'
 
 const defaults = {

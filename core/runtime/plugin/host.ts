@@ -13,6 +13,12 @@ import type { ClusterBus, PluginDefinition, PluginServer, RouteTable } from '../
 import { PluginFailure, checkOptions, entryFile, firstLine, orderByDependencies, scanPluginDirs, validateDefinition } from './discover.ts'
 import { withTimeout } from '../../engine/deadline.ts'
 import { PluginVersion } from './version.ts'
+import { bundledFolders } from './bundled.ts'
+
+/** Every plugin folder the config asks for: those in its dirs, then the bundled ones it names. */
+function pluginFolders(config: EnetConfig): string[] {
+  return [...scanPluginDirs(config.plugins.dirs), ...bundledFolders(config.plugins.bundled)]
+}
 
 export { entryFile, scanPluginDirs } from './discover.ts'
 
@@ -82,7 +88,7 @@ export class PluginHost {
   async loadAll(): Promise<Error[]> {
     const imported: Array<{ dir: string; def: PluginDefinition; file: string; t0: number }> = []
     const failures: Error[] = []
-    for (const dir of scanPluginDirs(this.config.plugins.dirs)) {
+    for (const dir of pluginFolders(this.config)) {
       const t0 = performance.now()
       try {
         imported.push({ dir, t0, ...(await this.importDir(dir)) })
@@ -134,7 +140,7 @@ export class PluginHost {
 
   /** Load the plugin folders in `dirs` that no record knows yet (a rescan). */
   async loadNew(dirs: string[]): Promise<void> {
-    for (const dir of scanPluginDirs(dirs)) if (!this.recordForDir(dir)) await this.sync(dir)
+    for (const dir of [...scanPluginDirs(dirs), ...bundledFolders(this.config.plugins.bundled)]) if (!this.recordForDir(dir)) await this.sync(dir)
   }
 
   /** Reload a plugin by name (API and CLI). */
@@ -360,7 +366,7 @@ export class PluginHost {
 
   /** The config changed: load, unload and reload what it affects. */
   async applyConfig(prev: EnetConfig, next: EnetConfig): Promise<void> {
-    const wanted = new Set(scanPluginDirs(next.plugins.dirs))
+    const wanted = new Set(pluginFolders(next))
     const dirs = new Set<string>()
     for (const r of this.byName.values()) {
       if (!wanted.has(r.dir)) {
