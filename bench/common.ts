@@ -1,6 +1,6 @@
-// Shared shapes and helpers of the benchmark processes: the orchestrator
-// (bench/index.ts), the two servers (plain-server.ts, enet-server.ts) and the
-// load generator (load.ts) talk over the Node IPC channel with these messages.
+// Shared shapes and helpers of the orchestrator (bench/index.ts) and the two
+// server children (plain-server.ts, enet-server.ts), which talk over the Node
+// IPC channel with these messages. The load generator is bench/loadgen.c.
 
 export interface Endpoint {
   host: string
@@ -33,92 +33,9 @@ export type ServerMessage =
   | { type: 'mem'; id: number; mem: MemSample }
   | { type: 'error'; message: string }
 
-export interface TcpRunOptions {
-  port: number
-  conns: number
-  inflight: number
-  size: number
-  warmupMs: number
-  measureMs: number
-  /** Stop measuring after this many replies even if measureMs has not elapsed. */
-  maxMsgs: number
-}
-
-export interface UdpRunOptions {
-  port: number
-  sockets: number
-  inflight: number
-  size: number
-  warmupMs: number
-  measureMs: number
-  maxMsgs: number
-  /** A request not answered within this time counts as lost and its slot is reissued. */
-  lossTimeoutMs: number
-}
-
-export interface IdleOpenOptions {
-  port: number
-  count: number
-  concurrency: number
-  timeoutMs: number
-}
-
-export interface ProbeOptions {
-  tcpPort: number
-  udpPort: number
-}
-
-export type LoadCommand =
-  | ({ type: 'tcp'; id: number } & TcpRunOptions)
-  | ({ type: 'udp'; id: number } & UdpRunOptions)
-  | ({ type: 'idle-open'; id: number } & IdleOpenOptions)
-  | { type: 'idle-close'; id: number }
-  | ({ type: 'probe'; id: number } & ProbeOptions)
-
-export interface RunResult {
-  /** Replies received inside the measurement window. */
-  msgs: number
-  seconds: number
-  msgsPerSec: number
-  p50Us: number
-  p99Us: number
-  maxUs: number
-  /** Latency samples kept (reservoir when there are more than the cap). */
-  samples: number
-  /** Requests still unanswered when the drain timeout expired. */
-  unanswered: number
-  /** UDP: requests given up after lossTimeoutMs; TCP: always 0. */
-  lost: number
-  /** UDP: replies that arrived after their slot was reissued. */
-  late: number
-  /** Replies whose header or payload did not match the request. */
-  bad: number
-  /** Sockets closed by the peer or failed during the run. */
-  closed: number
-  errors: string[]
-}
-
-export interface IdleOpenResult {
-  opened: number
-  failed: number
-  ms: number
-  errors: string[]
-}
-
-export interface ProbeResult {
-  ok: boolean
-  problems: string[]
-}
-
-export type LoadMessage =
-  | { type: 'ready' }
-  | { type: 'result'; id: number; ok: true; value: unknown }
-  | { type: 'result'; id: number; ok: false; error: string }
-
-export const ECHO_MSG_ID = 1
 
 /** Send one IPC message from a child process; no-op when there is no channel. */
-export function send(msg: ServerMessage | LoadMessage): void {
+export function send(msg: ServerMessage): void {
   if (process.send && process.connected) process.send(msg)
 }
 

@@ -1,8 +1,8 @@
-// The baseline: a plain Node net/dgram TLV echo server, no framework.
+// The baseline: a plain Node net/dgram TLV echo server, no framework, written
+// the way a careful hand-rolled server would be.
 //   TCP: [msgId u32 BE][len u32 BE][data] frames parsed from the stream (a
-//        frame may span reads, a read may hold many frames); each frame is
-//        answered with its own socket.write of msgId + data (with
-//        BENCH_PLAIN_CORK=1 the writes of one read are corked into one writev).
+//        frame may span reads, a read may hold many frames); the replies to
+//        one read are encoded into one buffer and written once.
 //   UDP: [msgId u32 BE][data], one message per datagram, echoed with
 //        socket.send to the sender's address.
 // Run as a child of bench/index.ts: node --expose-gc bin/run.mjs bench/plain-server.ts
@@ -13,45 +13,41 @@ import { runServerChild } from './common.ts'
 const HEADER = 8
 const MAX_PACKET = 65536
 const host = '127.0.0.1'
-/** BENCH_PLAIN_CORK=1 (the default of index.ts; --plain-nocork turns it off): cork the socket while one read's
- * replies are written, so they leave in one writev instead of one write each. */
-const CORK = process.env.BENCH_PLAIN_CORK === '1'
 
 function onTcpConnection(socket: net.Socket): void {
   socket.setNoDelay(true)
   let pending: Buffer | null = null
   socket.on('data', (chunk: Buffer) => {
-    if (CORK) {
-      socket.cork()
-      onData(chunk)
-      socket.uncork()
-    } else onData(chunk)
-  })
-  const onData = (chunk: Buffer) => {
     let buf = chunk
     if (pending) {
       buf = Buffer.concat([pending, chunk])
       pending = null
     }
-    let off = 0
-    while (buf.length - off >= HEADER) {
-      const msgId = buf.readUInt32BE(off)
-      const len = buf.readUInt32BE(off + 4)
+    // First pass: how many bytes of whole frames this read holds.
+    let end = 0
+    while (buf.length - end >= HEADER) {
+      const len = buf.readUInt32BE(end + 4)
       if (len > MAX_PACKET) {
         socket.destroy()
         return
       }
-      if (buf.length - off < HEADER + len) break
-      const data = buf.subarray(off + HEADER, off + HEADER + len)
-      off += HEADER + len
-      const out = Buffer.allocUnsafe(HEADER + len)
-      out.writeUInt32BE(msgId, 0)
-      out.writeUInt32BE(len, 4)
-      data.copy(out, HEADER)
+      if (buf.length - end < HEADER + len) break
+      end += HEADER + len
+    }
+    if (end > 0) {
+      // Second pass: encode each reply (msgId, length, data) into one buffer.
+      const out = Buffer.allocUnsafe(end)
+      for (let off = 0; off < end; ) {
+        const len = buf.readUInt32BE(off + 4)
+        out.writeUInt32BE(buf.readUInt32BE(off), off)
+        out.writeUInt32BE(len, off + 4)
+        buf.copy(out, off + HEADER, off + HEADER, off + HEADER + len)
+        off += HEADER + len
+      }
       socket.write(out)
     }
-    if (off < buf.length) pending = buf.subarray(off)
-  }
+    if (end < buf.length) pending = buf.subarray(end)
+  })
   socket.on('error', () => {})
 }
 
@@ -65,7 +61,7 @@ await runServerChild('plain', async () => {
   tcp.maxConnections = 100_000
   await new Promise<void>((resolve, reject) => {
     tcp.once('error', reject)
-    tcp.listen({ host, port: 0, backlog: 4096 }, resolve)
+    tcp.listen({ host, port: 0 }, resolve)
   })
 
   const udp = dgram.createSocket('udp4')
