@@ -21,7 +21,7 @@ import os from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { killAll, ServerChild } from './children.ts'
 import type { MemSample } from './common.ts'
-import { acceptRun, buildLoadgen, loadRun, pinning, probe, type LoadRun, type Pinning } from './loadgen.ts'
+import { acceptRun, buildLoadgen, buildServers, loadRun, pinning, probe, type LoadRun, type Pinning } from './loadgen.ts'
 
 const BENCH = (f: string) => fileURLToPath(new URL(`./${f}`, import.meta.url))
 type Impl = 'plain' | 'enet'
@@ -168,6 +168,8 @@ interface RunRecord {
 
 interface Env {
   o: Options
+  /** The folder of the compiled bench servers. */
+  js: string
   bin: string
   pin: Pinning
   nofile: number | null
@@ -176,8 +178,8 @@ interface Env {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
-function serverFile(impl: Impl, o: Options): string {
-  return impl === 'enet' && !o.fakeEnet ? BENCH('enet-server.ts') : BENCH('plain-server.ts')
+function serverFile(impl: Impl, env: Env): string {
+  return join(env.js, impl === 'enet' && !env.o.fakeEnet ? 'enet-server.js' : 'plain-server.js')
 }
 
 async function runOne(sc: Scenario, impl: Impl, round: number, env: Env): Promise<RunRecord> {
@@ -186,7 +188,7 @@ async function runOne(sc: Scenario, impl: Impl, round: number, env: Env): Promis
   let server: ServerChild | null = null
   try {
     const prof = impl === 'enet' && o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : []
-    server = await ServerChild.start(`${impl} server`, serverFile(impl, o), { prefix: pin.server, nodeFlags: prof, nofile: env.nofile })
+    server = await ServerChild.start(`${impl} server`, serverFile(impl, env), { prefix: pin.server, nodeFlags: prof, nofile: env.nofile })
     const { tcp, udp } = server.ready
     const p = await probe(bin, pin, tcp.port, udp.port)
     if (!p.ok) throw new Error(`echo probe failed: ${p.errors.join('; ')}`)
@@ -353,7 +355,7 @@ async function main(): Promise<number> {
     return 1
   }
   const notes: string[] = []
-  const env: Env = { o, bin: buildLoadgen(), pin: pinning(os.cpus().length, o.pin), nofile: fileLimit(o, scenarios, notes), notes }
+  const env: Env = { o, js: buildServers(), bin: buildLoadgen(), pin: pinning(os.cpus().length, o.pin), nofile: fileLimit(o, scenarios, notes), notes }
   const load = os.loadavg()
   console.log(
     `enet bench: node ${process.version}, ${os.cpus().length} CPUs, load average ${load.map((l) => l.toFixed(2)).join(' ')}; ${env.pin.text}; ` +

@@ -7,7 +7,7 @@
 // TCP echo at ~100 % of the server's core while using ~80 % of its own.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -29,6 +29,38 @@ export function buildLoadgen(): string {
   }
   renameSync(`${bin}.tmp`, bin)
   return bin
+}
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const JS_OUT = join(CACHE, 'js')
+
+function newestMtime(dir: string): number {
+  let t = 0
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name)
+    t = Math.max(t, e.isDirectory() ? newestMtime(p) : e.name.endsWith('.ts') ? statSync(p).mtimeMs : 0)
+  }
+  return t
+}
+
+/**
+ * Compile the two bench servers and the core to plain JS (bench/tsconfig.json)
+ * unless the output is newer than every source; returns the output folder.
+ * Both servers then run under plain node, as a user's compiled server would:
+ * no loader hooks, no module-namespace proxy in front of each imported call.
+ */
+export function buildServers(): string {
+  const info = join(JS_OUT, '.tsbuildinfo')
+  const fresh = existsSync(info) && statSync(info).mtimeMs > Math.max(newestMtime(join(ROOT, 'core')), newestMtime(join(ROOT, 'bench')), statSync(join(ROOT, 'bench/tsconfig.json')).mtimeMs)
+  if (!fresh) {
+    try {
+      execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'bench/tsconfig.json')], { stdio: ['ignore', 'pipe', 'pipe'] })
+    } catch (err) {
+      const e = err as { stdout?: Buffer; message: string }
+      throw new Error(`bench: compiling the bench servers (tsc -p bench/tsconfig.json) failed: ${e.stdout?.toString().trim() || e.message}`)
+    }
+  }
+  return join(JS_OUT, 'bench')
 }
 
 /** CPU pinning: the server on CPU 0, the load on the others, when taskset exists and there are 2+ CPUs. */

@@ -7,6 +7,7 @@ import { BaseConnection } from '../engine/connection.ts'
 import { EnetError, describe } from '../errors.ts'
 import type { CloseReason, Payload } from '../types.ts'
 import { OUTBOUND_CHECK_BYTES, type TransportHost } from './context.ts'
+import { replyBatch } from './reply-batch.ts'
 
 /** How long a graceful close waits for the peer to take our last bytes. */
 const END_GRACE_MS = 2_000
@@ -41,8 +42,10 @@ export class TcpConnection extends BaseConnection {
     const max = this.host.config.limits.maxInflightPerConn
     const dispatcher = this.host.dispatcher
     let frames = 0
-    // Replies written while handling one read leave in one writev.
-    socket.cork()
+    // Replies to this read gather in one buffer, written once (reply-batch.ts).
+    // A drain nested in another connection's (a handler's side effect) writes directly.
+    const batching = replyBatch.owner === null
+    if (batching) replyBatch.owner = this
     try {
       while (!this.closed) {
         if (this.load >= max) {
@@ -59,7 +62,11 @@ export class TcpConnection extends BaseConnection {
     } catch (err) {
       this.badFrame(err)
     } finally {
-      socket.uncork()
+      if (batching) {
+        replyBatch.owner = null
+        replyBatch.flush(socket)
+        if (socket.writableLength > OUTBOUND_CHECK_BYTES) this.host.outboundGrew()
+      }
     }
     if (decoder.pending > 0 && !this.paused) {
       if (frames > 0 || this.partialSince === 0) this.partialSince = Date.now()
@@ -83,9 +90,9 @@ export class TcpConnection extends BaseConnection {
     return localAddress === undefined || localPort === undefined ? undefined : { address: localAddress, port: localPort }
   }
 
-  /** Bytes written and not yet taken by the kernel. */
+  /** Bytes written and not yet taken by the kernel, with the replies gathered for this read. */
   get unsent(): number {
-    return this.socket.writableLength
+    return replyBatch.owner === this ? this.socket.writableLength + replyBatch.bytes : this.socket.writableLength
   }
 
   override roomAgain(): void {
@@ -98,21 +105,29 @@ export class TcpConnection extends BaseConnection {
   send(msgId: number, data?: Payload): boolean {
     if (this.closed) return false
     const socket = this.socket
+    const gathering = replyBatch.owner === this
+    const queued = this.unsent
     // Judged before the write: one reply larger than the budget still goes to
     // a peer that reads, and what waits unsent stays within budget + one frame.
-    if (socket.writableLength > this.host.config.limits.maxOutboundBytes) {
+    if (queued > this.host.config.limits.maxOutboundBytes) {
       this.host.count('closed.slow-consumer')
-      this.host.rlog.warn('slow-consumer', { conn: this.id, remote: `${this.remote.address}:${this.remote.port}`, queued: socket.writableLength }, 'closing slow consumer: outbound budget exceeded')
+      this.host.rlog.warn('slow-consumer', { conn: this.id, remote: `${this.remote.address}:${this.remote.port}`, queued }, 'closing slow consumer: outbound budget exceeded')
       this.close('slow-consumer')
       return false
     }
-    socket.write(this.codec.encode(msgId, toBuffer(data)))
+    if (gathering) replyBatch.add(socket, this.codec, msgId, toBuffer(data))
+    else socket.write(this.codec.encode(msgId, toBuffer(data)))
     if (socket.writableLength > OUTBOUND_CHECK_BYTES) this.host.outboundGrew()
     return true
   }
 
   protected release(_reason: CloseReason, graceful: boolean): void {
     const socket = this.socket
+    if (replyBatch.owner === this) {
+      // Closed while handling a read: a graceful end still sends the replies gathered so far.
+      if (graceful && !socket.destroyed) replyBatch.flush(socket)
+      else replyBatch.discard()
+    }
     if (!graceful || socket.destroyed) {
       socket.destroy()
       return

@@ -23,6 +23,13 @@ export interface FrameDecoder {
 export interface FrameCodec {
   readonly name: string
   encode(msgId: number, data: Buffer): Buffer
+  /**
+   * Optional: the frame's size for `data`, and writing it into `target` at
+   * `offset` (there is room). With both, a TCP connection gathers the
+   * replies of one read into one buffer without a buffer per reply.
+   */
+  frameLength?(dataLength: number): number
+  encodeInto?(target: Buffer, offset: number, msgId: number, data: Buffer): void
   createDecoder(maxPacketSize: number): FrameDecoder
 }
 
@@ -61,17 +68,22 @@ function headerCodec(h: HeaderLayout): FrameCodec {
     ? (b: Buffer, v: number, at: number) => b.writeUInt32LE(v, at)
     : (b: Buffer, v: number, at: number) => b.writeUInt32BE(v, at)
   const read = h.le ? (b: Buffer, at: number) => b.readUInt32LE(at) : (b: Buffer, at: number) => b.readUInt32BE(at)
+  const encodeInto = (out: Buffer, at: number, msgId: number, data: Buffer) => {
+    write(out, msgId, at + h.idAt)
+    write(out, data.length, at + h.lenAt)
+    data.copy(out, at + HEADER)
+  }
   return {
     name: h.name,
     encode(msgId, data) {
       // One buffer per frame: allocUnsafe draws small frames from Node's pool,
       // and a single write beats a header+body writev below ~16 KiB (bench/).
       const out = Buffer.allocUnsafe(HEADER + data.length)
-      write(out, msgId, h.idAt)
-      write(out, data.length, h.lenAt)
-      data.copy(out, HEADER)
+      encodeInto(out, 0, msgId, data)
       return out
     },
+    frameLength: (n) => HEADER + n,
+    encodeInto,
     createDecoder: (max) => new HeaderDecoder(h, read, max),
   }
 }

@@ -348,20 +348,24 @@ describe('slow consumer', () => {
     const CHUNK = 32 * 1024
     const FRAME = CHUNK + 8
     let socket: net.Socket | undefined
+    let unsent: () => number = () => 0
     let maxQueued = 0
     let refused = false
     let stops!: ReturnType<typeof stopsOf>
     const { server, tcpPort } = await h.start({ limits: { maxOutboundBytes: BUDGET } }, (s) => {
       stops = stopsOf(s)
       s.hooks.onConnStart.tap('test', (conn) => {
-        // The transport's socket, read only to measure its queue.
-        socket = (conn as unknown as { socket: net.Socket }).socket
+        // The transport's socket and its unsent bytes (socket queue + replies
+        // gathered for this read), read only to measure the queue.
+        const tcp = conn as unknown as { socket: net.Socket; unsent: number }
+        socket = tcp.socket
+        unsent = () => tcp.unsent
       })
       s.route(7, (req) => {
         const body = Buffer.alloc(CHUNK, 1)
         for (let i = 0; i < 128; i++) {
           const ok = req.reply(7, body)
-          maxQueued = Math.max(maxQueued, socket!.writableLength)
+          maxQueued = Math.max(maxQueued, unsent())
           if (!ok) {
             refused = true
             return
