@@ -19,7 +19,7 @@ const RELOAD = fileURLToPath(new URL('./reload.ts', import.meta.url))
 const USAGE = `usage: npm run bench -- [--quick] [--only tcp64,tcp4k,udp64,tcp1,accept,reload] [--rounds N] [--warmup MS] [--measure MS] [--accepts N] [--min-cpu PCT] [--no-pin] [--fake-enet] [--cpu-prof]
   runs bench/index.ts (enet vs plain) with these flags, then bench/reload.ts (--expose-gc) with --quick if given.
   --only: scenario ids or prefixes for bench/index.ts; "reload" selects bench/reload.ts. Without --only both run in full.
-  --cpu-prof: each enet server child of bench/index.ts writes a V8 CPU profile; the folder is printed at the end.
+  --cpu-prof: each server child of bench/index.ts writes a V8 CPU profile; the folder is printed at the end.
   Flags other than --quick and --only belong to bench/index.ts: with --only reload alone they are an error.
   npm run bench:reload -- [--quick] runs the reload part alone.`
 

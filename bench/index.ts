@@ -45,7 +45,7 @@ const USAGE =
   '  --min-cpu: a throughput run whose server used less than this % of one core is invalid (default 90).\n' +
   '  --no-pin: do not pin server and load to CPUs with taskset.\n' +
   '  --fake-enet (or BENCH_FAKE_ENET=1) runs the plain server in the enet slot, to test the harness.\n' +
-  '  --cpu-prof starts each enet server child with node --cpu-prof; the profiles go to a temporary folder printed at the end.'
+  '  --cpu-prof starts each server child with node --cpu-prof; the profiles go to a temporary folder (plain/, enet/) printed at the end.'
 
 function usage(msg?: string): never {
   if (msg) console.error(`bench: ${msg}`)
@@ -187,7 +187,7 @@ async function runOne(sc: Scenario, impl: Impl, round: number, env: Env): Promis
   const rec: RunRecord = { scenario: sc.id, impl, round, ok: false, valid: false }
   let server: ServerChild | null = null
   try {
-    const prof = impl === 'enet' && o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : []
+    const prof = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(o.cpuProfDir, impl)}`] : []
     server = await ServerChild.start(`${impl} server`, serverFile(impl, env), { prefix: pin.server, nodeFlags: prof, nofile: env.nofile })
     const { tcp, udp } = server.ready
     const p = await probe(bin, pin, tcp.port, udp.port)
@@ -378,7 +378,7 @@ async function main(): Promise<number> {
   const json = report(scenarios, records, env)
   const invalid = records.filter((r) => r.ok && !r.valid).length
   if (invalid) notes.push(`${invalid} run(s) invalid (server below ${o.minCpu} % of a core, or short of connections): other load on the machine, or the load generator, was the limit; their pairs are left out of the ratios`)
-  if (o.cpuProfDir) notes.push(`enet server CPU profiles (--cpu-prof, one per enet run; open in Chrome DevTools): ${o.cpuProfDir}`)
+  if (o.cpuProfDir) notes.push(`server CPU profiles (--cpu-prof, one per run in plain/ and enet/; open in Chrome DevTools): ${o.cpuProfDir}`)
   if (notes.length) {
     console.log('\nNotes:')
     for (const n of notes) console.log(`  - ${n}`)
