@@ -77,8 +77,29 @@ export interface RouterObject {
   rate?: RateLimit
 }
 
-export type RouteDefinition = Handler | RouterObject
+/** Runs the rest of a route's chain and returns its result: return or await it. */
+export type Next = () => HandlerResult
+/**
+ * One step of a route's chain (zinx RouterSlices): `next()` runs the rest;
+ * returning without calling it stops the chain there (zinx Abort()), and a
+ * throw or rejection stops it and fails the request.
+ */
+export type Middleware = (req: Request, next: Next) => HandlerResult
+/** zinx AddHandler(msgId, ...handlers): middleware first, the route itself last. */
+export type RouteChain = readonly [...Middleware[], Handler | RouterObject]
+export type RouteDefinition = Handler | RouterObject | RouteChain
 export type RouteTable = Record<number, RouteDefinition>
+
+/** The msgIds a route group covers: an inclusive range or a list. */
+export type MsgIdSet = { readonly from: number; readonly to: number } | readonly number[]
+
+/** zinx's IGroupRouterSlices: routes added through it get its middleware, after the `use` middleware in force. */
+export interface RouteGroup {
+  /** Middleware for the routes this group adds from now on (zinx Group.Use). */
+  use(...middleware: Middleware[]): this
+  /** Add a route inside the group's msgIds: its own middleware, then the route (zinx Group.AddHandler). */
+  route(msgId: number, ...chain: [...Middleware[], Handler | RouterObject]): this
+}
 
 export type Outcome =
   | { readonly status: 'ok'; readonly ms: number }
@@ -120,6 +141,10 @@ export interface EnetServer {
   readonly config: EnetConfig
   /** Register a route owned by `owner` (default: 'app'). Throws ENET_ERR_ROUTE_DUPLICATE on a clash. */
   route(msgId: number, route: RouteDefinition, owner?: string): void
+  /** Middleware for the app routes registered from now on, before any group's (zinx Use). */
+  use(...middleware: Middleware[]): this
+  /** A group of app routes on `msgIds` sharing `middleware` (zinx Group(start, end, ...handlers)). */
+  group(msgIds: MsgIdSet, ...middleware: Middleware[]): RouteGroup
   /** Remove the routes of one owner; returns how many were removed. */
   unroute(owner: string): number
   listen(): Promise<ServerAddress>
@@ -211,6 +236,8 @@ export interface PluginDefinition<O extends Record<string, unknown> = Record<str
   /** Plugins whose API this one uses through ctx.use(); loaded first. */
   dependencies?: string[]
   routes?: RouteTable | ((ctx: PluginContext<O>) => RouteTable)
+  /** Middleware in front of every route of this plugin; goes with the version on reload. */
+  middleware?: Middleware[]
   /** Per source IP rate limits over UDP for this plugin's msgIds (as a route's `rate`); `udp.rateLimits` in the config overrides them. */
   rateLimits?: Record<number, RateLimit>
   /** May return an API for dependents; may be async (bounded by plugins.setupTimeoutMs). */

@@ -11,11 +11,12 @@ import { createHooks } from '../hooks.ts'
 import { HeartbeatChecker } from './heartbeat.ts'
 import { createLogger } from './logger.ts'
 import { RateLimitedLog } from './log-limit.ts'
+import { assertMiddleware, createGroup, prepend } from './middleware.ts'
 import { compileRoute, Router } from './router.ts'
 import { TcpConnection, TcpTransport } from '../transport/tcp.ts'
 import type { TransportHost } from '../transport/context.ts'
 import { UdpTransport } from '../transport/udp.ts'
-import type { CloseReason, EnetServer, InjectOptions, Payload, Reply, RouteDefinition, ServerAddress } from '../types.ts'
+import type { CloseReason, EnetServer, InjectOptions, Middleware, MsgIdSet, Payload, Reply, RouteDefinition, RouteGroup, ServerAddress } from '../types.ts'
 
 /** How soon a queue past OUTBOUND_CHECK_BYTES gets the global outbound budget checked. */
 const OUTBOUND_CHECK_MS = 10
@@ -89,8 +90,22 @@ export class Server implements EnetServer, TransportHost {
     return this.manager
   }
 
+  /** server.use() middleware so far; each route takes the list as it stands when it is added. */
+  private appMiddleware: readonly Middleware[] = []
+
   route(msgId: number, def: RouteDefinition, owner = 'app'): void {
-    this.router.add(compileRoute(msgId, def, owner))
+    this.router.add(compileRoute(msgId, prepend(this.appMiddleware, def), owner))
+  }
+
+  use(...middleware: Middleware[]): this {
+    assertMiddleware(middleware, 'server.use()')
+    this.appMiddleware = [...this.appMiddleware, ...middleware]
+    return this
+  }
+
+  group(msgIds: MsgIdSet, ...middleware: Middleware[]): RouteGroup {
+    // The group puts the use() middleware in front itself, read per route.
+    return createGroup(msgIds, middleware, (msgId, def) => this.router.add(compileRoute(msgId, def, 'app')), 'app', () => this.appMiddleware)
   }
 
   sendUdp(address: string, port: number, msgId: number, data?: Payload): boolean {

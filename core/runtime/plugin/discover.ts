@@ -69,6 +69,7 @@ export function validateDefinition(def: unknown, dirName: string, file: string):
   const d = def as Record<string, unknown>
   if (typeof d.name !== 'string' || !NAME.test(d.name)) throw bad(`name must be a string of letters, digits, ".", "_" or "-", got ${JSON.stringify(d.name)}`)
   if (d.routes !== undefined && typeof d.routes !== 'object' && typeof d.routes !== 'function') throw bad('routes must be an object or a function of ctx')
+  if (d.middleware !== undefined && !(Array.isArray(d.middleware) && d.middleware.every((m) => typeof m === 'function'))) throw bad('middleware must be an array of functions (req, next)')
   for (const k of ['setup', 'dispose'] as const) if (d[k] !== undefined && typeof d[k] !== 'function') throw bad(`${k} must be a function`)
   if (d.options !== undefined && (typeof d.options !== 'object' || d.options === null)) throw bad('options must be an object of defaults')
   if (d.dependencies !== undefined && !(Array.isArray(d.dependencies) && d.dependencies.every((x) => typeof x === 'string'))) throw bad('dependencies must be an array of plugin names')

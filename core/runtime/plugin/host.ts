@@ -7,6 +7,7 @@ import type { EnetConfig } from '../../config.ts'
 import { EnetError, toError, type ErrorCode } from '../../errors.ts'
 import type { PluginEvent } from '../../hooks.ts'
 import { importFresh } from '../loader.ts'
+import { withMiddleware } from '../../engine/middleware.ts'
 import { compileTable, type Route } from '../../engine/router.ts'
 import type { Server } from '../../engine/server.ts'
 import type { ClusterBus, PluginDefinition, PluginServer, RouteTable } from '../../types.ts'
@@ -196,7 +197,7 @@ export class PluginHost {
     const badOption = checkOptions(name, def.options, this.config.plugins.options[name])
     if (badOption !== null) throw fail('ENET_ERR_PLUGIN_OPTIONS', name, badOption)
     const owner = `plugin:${name}`
-    if (def.routes && typeof def.routes === 'object') this.assertNoClash(compileTable(def.routes, owner, null, def.rateLimits), owner, file)
+    if (def.routes && typeof def.routes === 'object') this.assertNoClash(compileTable(withMiddleware(def.routes, def.middleware), owner, null, def.rateLimits), owner, file)
 
     const record = this.record(name, dir)
     const version = new PluginVersion(name, record.versions + 1, def, file, {
@@ -213,7 +214,7 @@ export class PluginHost {
     try {
       version.api = await withTimeout(Promise.resolve().then(() => def.setup?.(version.ctx)), setupMs, () => new EnetError('ENET_ERR_PLUGIN_SETUP_TIMEOUT', [name, file, 'setup', setupMs]))
       const table: RouteTable = typeof def.routes === 'function' ? def.routes(version.ctx) : (def.routes ?? {})
-      routes = compileTable(table, owner, version, def.rateLimits)
+      routes = compileTable(withMiddleware(table, def.middleware), owner, version, def.rateLimits)
       this.assertNoClash(routes, owner, file)
     } catch (err) {
       this.retire(version)
