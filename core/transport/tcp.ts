@@ -19,6 +19,12 @@ export class TcpConnection extends BaseConnection {
   private paused = false
   readonly decoder: FrameDecoder
   private peerError: Error | undefined
+  /**
+   * A frame broke the limits: reading has stopped, and the connection closes
+   * with this reason once the requests decoded before it have answered (the
+   * Go servers answer them too, then close).
+   */
+  private closingFor: 'frame-too-large' | 'bad-frame' | null = null
 
   constructor(
     private readonly socket: net.Socket,
@@ -29,6 +35,7 @@ export class TcpConnection extends BaseConnection {
     this.decoder = codec.createDecoder(host.config.limits.maxPacketSize)
     socket.setNoDelay(true)
     socket.on('data', (chunk: Buffer) => {
+      if (this.closingFor !== null) return
       this.lastActive = Date.now()
       this.decoder.push(chunk)
       this.drain()
@@ -82,7 +89,17 @@ export class TcpConnection extends BaseConnection {
     // A user codec's own error keeps its message, under the code of a bad frame.
     const err = thrown instanceof EnetError ? thrown : new EnetError('ENET_ERR_BAD_FRAME', [describe(thrown)], { cause: thrown })
     this.host.rlog.warn(reason, { err, conn: this.id, remote: `${this.remote.address}:${this.remote.port}` }, `closing connection: ${err.message}`)
-    this.close(reason)
+    // Nothing after the bad header is read; what came before it is answered
+    // first (each request is bounded by its handler timeout), then the
+    // socket ends once the replies are flushed.
+    this.closingFor = reason
+    this.paused = true
+    this.socket.pause()
+    this.closeIfAnswered()
+  }
+
+  private closeIfAnswered(): void {
+    if (this.closingFor !== null && this.load === 0) this.close(this.closingFor)
   }
 
   override get local(): { address: string; port: number } | undefined {
@@ -96,6 +113,7 @@ export class TcpConnection extends BaseConnection {
   }
 
   override roomAgain(): void {
+    if (this.closingFor !== null) return this.closeIfAnswered()
     if (!this.paused || this.closed) return
     this.paused = false
     this.socket.resume()
@@ -121,8 +139,10 @@ export class TcpConnection extends BaseConnection {
     return true
   }
 
-  protected release(_reason: CloseReason, graceful: boolean): void {
+  protected release(_reason: CloseReason, gracefulClose: boolean): void {
     const socket = this.socket
+    // After a bad frame the replies to the frames before it still go out.
+    const graceful = gracefulClose || this.closingFor !== null
     if (replyBatch.owner === this) {
       // Closed while handling a read: a graceful end still sends the replies gathered so far.
       if (graceful && !socket.destroyed) replyBatch.flush(socket)

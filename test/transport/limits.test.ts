@@ -50,6 +50,35 @@ describe('TCP frames', () => {
     expect(await good.request(1, 'after')).toMatchObject({ text: 'after' })
   })
 
+  it('complete frames before an oversized header in the same read are answered (sync and async), then the connection closes', async () => {
+    let stops!: ReturnType<typeof stopsOf>
+    const slow = deferred()
+    const { server, tcpPort } = await h.start({ limits: { maxPacketSize: 1024 } }, (s) => {
+      s.route(1, echo)
+      s.route(2, async (req) => {
+        await slow.promise
+        req.reply(2, req.data)
+      })
+      stops = stopsOf(s)
+    })
+    const c = await h.tcp(tcpPort)
+    // One write, so one read on the server: two valid frames, then a header declaring 4 GiB (as the Go client test sends it).
+    c.write(Buffer.concat([header(1, 2), Buffer.from('hi'), header(2, 5), Buffer.from('later'), header(1, 0xfffffff0)]))
+    await c.waitFrames(1)
+    // The async request is still running: the connection waits for it.
+    await turns()
+    expect(c.closed).toBe(false)
+    expect(stops).toHaveLength(0)
+    slow.resolve()
+    await c.waitClosed()
+    expect(c.frames.map((f) => [f.msgId, f.text])).toEqual([
+      [1, 'hi'],
+      [2, 'later'],
+    ])
+    expect(stops.map((s) => s.reason)).toEqual(['frame-too-large'])
+    expect(server.counters['closed.frame-too-large']).toBe(1)
+  })
+
   it('a frame of exactly maxPacketSize is fine; one byte more is not', async () => {
     const { tcpPort } = await h.start({ limits: { maxPacketSize: 1024 } }, (s) => s.route(1, echo))
     const c = await h.tcp(tcpPort)
