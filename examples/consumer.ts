@@ -1,4 +1,4 @@
-// The demo's consumer: polls the live node list (msgId 11 → reply msgId 10)
+// The demo's consumer: polls the live node list (msgId 11 → reply msgId 10, page by page)
 // and asks where a resource is (msgId 20 → reply msgId 20).
 //
 //   node bin/run.mjs examples/consumer.ts --server 127.0.0.1:6430 --resource foo [--interval 1000] [--count 5] [--validate]
@@ -14,10 +14,26 @@ export function openConsumer(server: string, transport: 'udp' | 'tcp' = 'udp', o
   return connect(`${transport}://${server}`, opts)
 }
 
-/** The live nodes, as the server lists them (`a:1 b:2 ` → ['a:1', 'b:2']). */
+/** The first page of live nodes, as the server lists them (`a:1 b:2 ` → ['a:1', 'b:2']): what a Go consumer's plain 11 gets. */
 export async function listNodes(client: Client, timeoutMs = 2_000): Promise<string[]> {
-  const reply = await client.request(MSG.list, '', { replyId: MSG.listReply, timeoutMs })
+  return listPage(client, 0, timeoutMs)
+}
+
+/** Page `page` of the live nodes (data `page:N`); empty past the last page. */
+export async function listPage(client: Client, page: number, timeoutMs = 2_000): Promise<string[]> {
+  const reply = await client.request(MSG.list, page === 0 ? '' : `page:${page}`, { replyId: MSG.listReply, timeoutMs })
   return reply.data.toString('utf8').split(' ').filter(Boolean)
+}
+
+/** Every live node, page by page until an empty one (at most `maxPages`: the list may change meanwhile). */
+export async function listAllNodes(client: Client, opts: { timeoutMs?: number; maxPages?: number } = {}): Promise<string[]> {
+  const all: string[] = []
+  for (let page = 0; page < (opts.maxPages ?? 64); page++) {
+    const nodes = await listPage(client, page, opts.timeoutMs)
+    if (nodes.length === 0) break
+    all.push(...nodes)
+  }
+  return all
 }
 
 /** The `host:port` holding `resource`, or null when the server answers with the not-found text. */
@@ -54,7 +70,7 @@ async function main(argv: string[]): Promise<number> {
     await client.ready()
     for (let round = 1; !stop && (count === 0 || round <= count); round++) {
       try {
-        const nodes = await listNodes(client)
+        const nodes = await listAllNodes(client)
         console.log(`live nodes: ${nodes.length ? nodes.join(' ') : '(none)'}`)
         const where = await locate(client, values.resource)
         console.log(`"${values.resource}": ${where ?? NOT_FOUND}`)

@@ -3,7 +3,7 @@
 // ctx.use('heartbeat'): see HeartbeatApi.
 import { definePlugin, rateLimited } from '@enetjs/enet'
 import { verifyMessage, type VerifyResult } from './auth.ts'
-import { MAX_NODE_LENGTH, MSG, parseNode } from './msg.ts'
+import { listPageOf, MAX_NODE_LENGTH, MSG, parseNode } from './msg.ts'
 import { createState, Registry, upgradeState, type HeartbeatEventName, type HeartbeatEvents, type HeartbeatState, type HeartbeatStats, type NodeInfo } from './registry.ts'
 
 export type { ExpiredEvent, HeartbeatEvents, HeartbeatStats, NodeInfo, NodeSource } from './registry.ts'
@@ -47,8 +47,12 @@ const defaults = {
   maxNodes: 1_024,
   /** The msgId that answers msgId 11. */
   replyId: MSG.listReply as number,
-  /** Over UDP the list reply is cut to this many bytes (one datagram); data `N` asks for page N. */
-  udpListBytes: 1_200,
+  /**
+   * Over UDP the list reply is cut to this many bytes at a node boundary (one
+   * datagram; data `page:N` asks for page N). 1020: with the 4-byte header the
+   * datagram fits the Go consumer's 1024-byte read buffer.
+   */
+  udpListBytes: 1_020,
   /** Over TCP the same, in pages of this many bytes (1,024 long names would be ~270 KB for an 8-byte request). */
   tcpListBytes: 65_536,
   /** Node authentication (docs/auth.md): beats and locate answers must be signed with this. Off when unset. */
@@ -138,8 +142,7 @@ export default definePlugin<typeof defaults, HeartbeatApi>({
         registry.beat(node, { protocol: req.conn.protocol, address: req.remote.address, port: req.remote.port, connId: req.conn.id })
       },
       [MSG.list](req) {
-        // The Go consumer sends anything with 11: only a small decimal number picks a page.
-        const page = /^\d{1,6}$/.test(req.text()) ? Number(req.text()) : 0
+        const page = listPageOf(req.data)
         req.reply(replyId, registry.listPage(req.conn.protocol === 'udp' ? udpListBytes : tcpListBytes, page))
       },
     }

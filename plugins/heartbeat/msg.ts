@@ -27,3 +27,13 @@ export function parseNode(text: string): string | null {
   if (/^[0-9.]+$/.test(name!)) return isIPv4(name!) ? text : null
   return name!.split('.').every((label) => LABEL.test(label)) ? text : null
 }
+
+/**
+ * The page msgId 11 asks for: `page:N` (enet's clients), else 0. A Go
+ * consumer sends anything with its 11 (even digits) and always means the
+ * list from the start.
+ */
+export function listPageOf(data: Buffer): number {
+  const m = data.length <= 11 ? /^page:(\d{1,6})$/.exec(data.toString('latin1')) : null
+  return m === null ? 0 : Number(m[1])
+}

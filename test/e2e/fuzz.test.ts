@@ -316,7 +316,7 @@ export default defineConfig({
   const targetId = fc.constantFrom(10, 11, 20, 21)
   /** What each msgId expects: a beat, a list page, a resource name, an answer. */
   const wellFormed = (msgId: number): fc.Arbitrary<Buffer> =>
-    (msgId === 10 ? validNode : msgId === 11 ? fc.nat(3).map(String) : msgId === 20 ? fc.constantFrom('movie.mp4', 'foo', 'bar') : fc.tuple(fc.constantFrom('movie.mp4', 'foo'), validNode).map(([r, n]) => `${r}\n${n}`)).map((t) =>
+    (msgId === 10 ? validNode : msgId === 11 ? fc.oneof(fc.nat(3).map((n) => `page:${n}`), fc.nat(3).map(String)) : msgId === 20 ? fc.constantFrom('movie.mp4', 'foo', 'bar') : fc.tuple(fc.constantFrom('movie.mp4', 'foo'), validNode).map(([r, n]) => `${r}\n${n}`)).map((t) =>
       Buffer.from(t),
     )
   // Signed as docs/auth.md says, mostly for the msgId it is sent on, with or

@@ -8,10 +8,24 @@ import { FrameClient } from '../helpers/frames.ts'
 import { LEVEL } from '../helpers/logs.ts'
 import { referenceTimer, until } from '../helpers/until.ts'
 import { useBundled } from './bundled.ts'
+import { GoConsumer } from '../helpers/go-demo.ts'
+import { listAllNodes, listPage } from '../../examples/consumer.ts'
+import type { Client } from '../../core/client/index.ts'
 import type { HeartbeatApi } from '../../plugins/heartbeat/index.ts'
 
 const b = useBundled()
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex')
+
+/** The list's pages as raw text, page:0 up to the first empty one. */
+async function listPages(c: Client, max: number): Promise<string[]> {
+  const pages: string[] = []
+  for (let page = 0; page < max; page++) {
+    const nodes = await listPage(c, page)
+    if (nodes.length === 0) break
+    pages.push(nodes.join(' ') + ' ')
+  }
+  return pages
+}
 
 /** A raw UDP socket that keeps the exact bytes of every datagram it receives. */
 async function rawUdp(port: number) {
@@ -113,25 +127,63 @@ describe('bounds and bad input', () => {
     expect(p.app.plugins.api<HeartbeatApi>('heartbeat')!.stats()).toMatchObject({ registered: good.length, bad: bad.length })
   })
 
-  it('over UDP the node list fits one datagram: paged by node, a plain 11 gets page 0', async () => {
+  it('over UDP the node list fits one datagram: paged by node with page:N, a plain 11 gets page 0', async () => {
     const p = await b.start()
     const tcp = await p.client('tcp')
     const all = Array.from({ length: 150 }, (_, i) => `node-${String(i).padStart(3, '0')}.example:${6000 + i}`)
     for (const n of all) tcp.send(10, n)
     expect((await tcp.request(11, '', { replyId: 10 })).data.toString()).toBe(all.join(' ') + ' ')
     const udp = await p.client('udp')
-    const pages: string[] = []
-    for (let page = 0; page < 10; page++) {
-      const text = (await udp.request(11, page === 0 ? '' : String(page), { replyId: 10 })).data.toString()
-      if (text === '') break
-      expect(Buffer.byteLength(text)).toBeLessThanOrEqual(1_200)
+    const pages = await listPages(udp, 20)
+    for (const text of pages) {
+      expect(Buffer.byteLength(text)).toBeLessThanOrEqual(1_020)
       expect(text.endsWith(' ')).toBe(true)
-      pages.push(text)
     }
     expect(pages.length).toBeGreaterThan(1)
     expect(pages.join('')).toBe(all.join(' ') + ' ')
-    // Whatever a Go consumer puts in its 11 that is not a page number means page 0.
+    expect(await listAllNodes(udp)).toEqual(all)
+    // Whatever a Go consumer puts in its 11 that is not page:N means page 0.
     expect((await udp.request(11, 'list please', { replyId: 10 })).data.toString()).toBe(pages[0])
+  })
+
+  it("the default UDP page fits the Go consumer's 1024-byte read with its 4-byte header and ends at a node", async () => {
+    const p = await b.start()
+    const tcp = await p.client('tcp')
+    // ~70 nodes of 16 bytes each: 1,120 bytes, which the 1200-byte default sent whole and the Go read cut at `127.0.0.1:18`.
+    const all = Array.from({ length: 70 }, (_, i) => `127.0.0.1:${18_000 + i}`)
+    for (const n of all) tcp.send(10, n)
+    await tcp.request(11, '', { replyId: 10 })
+    const go = await GoConsumer.open(p.udpPort)
+    b.onCleanup(() => go.close())
+    const first = await go.request(11, '让我访问!!!')
+    expect(first.msgId).toBe(10)
+    expect(first.datagramBytes).toBeLessThanOrEqual(1_024)
+    expect(first.text.endsWith(' ')).toBe(true)
+    const shown = first.text.split(' ').filter(Boolean)
+    expect(shown).toEqual(all.slice(0, shown.length))
+    expect(shown.length).toBe(Math.floor(1_020 / 16))
+    // enet's own clients get the rest with page:N.
+    const udp = await p.client('udp')
+    expect(await listAllNodes(udp)).toEqual(all)
+  })
+
+  it('msgId 11 data that a Go consumer may send, digits included, gets page 0; only page:N picks a page', async () => {
+    const p = await b.start({ heartbeat: { udpListBytes: 300 } })
+    const tcp = await p.client('tcp')
+    const all = Array.from({ length: 60 }, (_, i) => `127.0.0.1:${18_000 + i}`)
+    for (const n of all) tcp.send(10, n)
+    await tcp.request(11, '', { replyId: 10 })
+    const go = await GoConsumer.open(p.udpPort)
+    b.onCleanup(() => go.close())
+    const page0 = (await go.request(11, '')).text
+    expect(page0.startsWith('127.0.0.1:18000 ')).toBe(true)
+    for (const data of ['1', '2', '123', ' 1', 'page:', 'page:x', 'page:1 ', 'PAGE:1', 'page:1234567', '让我访问!!!']) {
+      expect((await go.request(11, data)).text, JSON.stringify(data)).toBe(page0)
+    }
+    const page1 = (await go.request(11, 'page:1')).text
+    expect(page1).not.toBe(page0)
+    expect(page1.startsWith(all[page0.split(' ').filter(Boolean).length] + ' ')).toBe(true)
+    expect((await go.request(11, 'page:999')).text).toBe('')
   })
 
   it('over TCP the node list is paged too, at tcpListBytes', async () => {
@@ -141,7 +193,7 @@ describe('bounds and bad input', () => {
     for (const n of all) tcp.send(10, n)
     const pages: string[] = []
     for (let page = 0; page < 10; page++) {
-      const text = (await tcp.request(11, page === 0 ? '' : String(page), { replyId: 10 })).data.toString()
+      const text = (await tcp.request(11, page === 0 ? '' : `page:${page}`, { replyId: 10 })).data.toString()
       if (text === '') break
       expect(Buffer.byteLength(text)).toBeLessThanOrEqual(1_000)
       pages.push(text)
