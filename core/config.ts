@@ -29,6 +29,12 @@ export const configSchema = z
     udp: endpoint<DatagramCodec>(['enet', 'tlv-be'], 'enet')
       .extend({
         maxPeers: int(1).default(10_000),
+        /**
+         * A session that sent one datagram and was sent nothing (a Go producer
+         * beats from a fresh socket each time) ends after this much silence
+         * instead of limits.idleTimeoutMs, and is evicted first.
+         */
+        oneShotIdleMs: int(1).default(2_000),
         /** Datagrams per second the server takes in, from everyone together; beyond: dropped, counted. */
         intakePerSec: int(1).default(200_000),
         /**

@@ -19,6 +19,8 @@ export type CloseReason =
   | 'peer-error'
   | 'server-close'
   | 'idle-timeout'
+  /** A UDP session of one datagram that got nothing back, silent for udp.oneShotIdleMs. */
+  | 'one-shot-timeout'
   | 'frame-too-large'
   | 'frame-timeout'
   | 'bad-frame'

@@ -30,6 +30,7 @@ export function createCounters() {
     'closed.frame-too-large': 0,
     'closed.frame-timeout': 0,
     'closed.idle-timeout': 0,
+    'closed.one-shot-timeout': 0,
     'closed.slow-consumer': 0,
     'closed.outbound-budget': 0,
     'closed.peer-evicted': 0,

@@ -32,6 +32,7 @@ const CLOSE_COUNTERS: Partial<Record<string, CounterName>> = {
   'frame-timeout': 'closed.frame-timeout',
   'idle-timeout': 'closed.idle-timeout',
   'not-alive': 'closed.not-alive',
+  'one-shot-timeout': 'closed.one-shot-timeout',
 }
 
 /** Replies of inject() are collected here instead of written to a socket. */

@@ -7,6 +7,7 @@ import { toBuffer, type DatagramCodec } from '../wire/codec.ts'
 import { BaseConnection } from '../engine/connection.ts'
 import { COOKIE_CHALLENGE, COOKIE_ECHO, COOKIE_REQUEST, CookieJar } from '../wire/cookie.ts'
 import { BucketMap, TokenBucket } from '../engine/token-bucket.ts'
+import { OneShotSessions } from './udp-one-shot.ts'
 import type { CloseReason, Payload } from '../types.ts'
 import type { TransportHost } from './context.ts'
 
@@ -27,6 +28,8 @@ export class UdpPeer extends BaseConnection {
   validated = false
   /** performance.now() when this peer last moved to the recent end of the peer map. */
   touchedAt = 0
+  /** One datagram in, nothing out so far (udp-one-shot.ts). */
+  oneShot = false
 
   constructor(
     readonly key: string,
@@ -59,6 +62,8 @@ export class UdpTransport {
   private readonly peers = new Map<string, UdpPeer>()
   /** Sessions that have not proven their address, in the same order: evicted before proven ones. */
   private readonly unproven = new Map<string, UdpPeer>()
+  /** Sessions of one datagram that got nothing back: they expire early and are evicted first. */
+  private readonly oneShot = new OneShotSessions<UdpPeer>()
   private readonly decoded = { msgId: 0, data: Buffer.alloc(0) }
   private accepting = true
   private readonly intake: TokenBucket
@@ -106,6 +111,7 @@ export class UdpTransport {
   reconfigure(): void {
     const u = this.host.config.udp
     this.intake.set(u.intakePerSec, u.intakePerSec)
+    if (this.socket !== null) this.oneShot.start(u.oneShotIdleMs)
     // Sources start afresh under new rates; budgets of live peers take the new refill.
     this.perSource.clear()
     this.perIp.clear()
@@ -127,6 +133,7 @@ export class UdpTransport {
         // Send errors (an unreachable peer, a full buffer) are per datagram, never fatal.
         socket.on('error', (err) => this.host.rlog.warn('udp-error', { err }, 'udp socket error'))
         const a = socket.address()
+        this.oneShot.start(this.host.config.udp.oneShotIdleMs)
         resolve({ host: a.address, port: a.port })
       })
     })
@@ -156,9 +163,12 @@ export class UdpTransport {
       peer.touchedAt = now
       this.peers.set(from, peer)
       this.unproven.set(from, peer)
+      this.oneShot.add(peer)
       host.opened(peer)
       // An onConnStart tap may have refused this peer (a ban list, say).
       if (peer.closed) return
+    } else if (peer.oneShot) {
+      this.oneShot.keep(peer)
     }
     peer.lastActive = Date.now()
     // Keep the map in order of activity (to the second), so the front is what to evict.
@@ -180,7 +190,7 @@ export class UdpTransport {
    * pushes out sessions instead of locking every new client out.
    */
   private evictOne(): boolean {
-    return this.evictFrom(this.unproven) || this.evictFrom(this.peers)
+    return this.evictFrom(this.oneShot.map) || this.evictFrom(this.unproven) || this.evictFrom(this.peers)
   }
 
   /** The first idle peer of `map`; busy ones met on the way go to the back, so they never wall off the rest. */
@@ -254,6 +264,7 @@ export class UdpTransport {
       return false
     }
     this.socket.send(buf, port, address)
+    if (peer?.oneShot) this.oneShot.keep(peer)
     return true
   }
 
@@ -261,6 +272,7 @@ export class UdpTransport {
     if (this.peers.get(peer.key) !== peer) return
     this.peers.delete(peer.key)
     this.unproven.delete(peer.key)
+    this.oneShot.delete(peer)
   }
 
   stopAccepting(): void {
@@ -270,6 +282,7 @@ export class UdpTransport {
   close(): Promise<void> {
     const socket = this.socket
     this.socket = null
+    this.oneShot.stop()
     return new Promise((resolve) => (socket ? socket.close(() => resolve()) : resolve()))
   }
 }

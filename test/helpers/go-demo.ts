@@ -10,7 +10,7 @@ import dgram from 'node:dgram'
 
 const GO_READ_BUFFER = 1024
 
-function header(msgId: number, data: string | Buffer): Buffer {
+export function goDatagram(msgId: number, data: string | Buffer): Buffer {
   const body = Buffer.from(data)
   const out = Buffer.alloc(4 + body.length)
   out.writeUInt32BE(msgId, 0)
@@ -25,7 +25,7 @@ async function bound(): Promise<dgram.Socket> {
 }
 
 /** net.DialUDP, Write, Close: one datagram from a port nobody will listen on again. */
-async function sendOnce(serverPort: number, datagram: Buffer): Promise<number> {
+export async function sendOnce(serverPort: number, datagram: Buffer): Promise<number> {
   const s = await bound()
   const port = s.address().port
   await new Promise<void>((resolve, reject) => s.send(datagram, serverPort, '127.0.0.1', (err) => (err ? reject(err) : resolve())))
@@ -51,7 +51,7 @@ export class GoProducer {
       this.queries.push(name)
       if (!this.resources.has(name)) return
       this.answered++
-      void sendOnce(this.serverPort, header(21, `${name}\n${this.node}`))
+      void sendOnce(this.serverPort, goDatagram(21, `${name}\n${this.node}`))
     })
   }
 
@@ -69,7 +69,7 @@ export class GoProducer {
   }
 
   async beat(): Promise<void> {
-    this.beatPorts.push(await sendOnce(this.serverPort, header(10, this.node)))
+    this.beatPorts.push(await sendOnce(this.serverPort, goDatagram(10, this.node)))
   }
 
   /** Beat now and every `intervalMs` (the Go demo's is 1 s). */
@@ -117,7 +117,7 @@ export class GoConsumer {
 
   /** Write one datagram, then read one reply into a 1024-byte buffer. */
   async request(msgId: number, data: string | Buffer, timeoutMs = 3_000): Promise<GoReply> {
-    await new Promise<void>((resolve, reject) => this.socket.send(header(msgId, data), this.serverPort, '127.0.0.1', (err) => (err ? reject(err) : resolve())))
+    await new Promise<void>((resolve, reject) => this.socket.send(goDatagram(msgId, data), this.serverPort, '127.0.0.1', (err) => (err ? reject(err) : resolve())))
     const m = await this.read(timeoutMs)
     const seen = m.subarray(0, GO_READ_BUFFER)
     const body = Buffer.from(seen.subarray(4))
