@@ -175,6 +175,8 @@ export interface PluginServer {
   address(): ServerAddress
   /** Send one datagram from the server's UDP socket (the way Go enet replies). */
   sendUdp(address: string, port: number, msgId: number, data?: Payload): boolean
+  /** Send these bytes as one datagram, with no msgId header (the Go demo's locate queries), under the same reply budgets. */
+  sendUdpRaw(address: string, port: number, data: Payload): boolean
   /** The other processes of this server under `enet start --workers N`; null in a single process. */
   readonly cluster: ClusterBus | null
 }

@@ -114,6 +114,11 @@ export class Server implements EnetServer, TransportHost {
     return this.udp.sendTo(this.udp.codec.encode(msgId, toBuffer(data)), port, address)
   }
 
+  sendUdpRaw(address: string, port: number, data: Payload): boolean {
+    if (this.udp === null) return false
+    return this.udp.sendTo(Buffer.from(toBuffer(data)), port, address)
+  }
+
   /** Owners (plugin versions) that asked for UDP address validation. */
   private readonly validationOwners = new Set<object>()
 

@@ -6,7 +6,7 @@ import { verifyMessage, type VerifyResult } from './auth.ts'
 import { listPageOf, MAX_NODE_LENGTH, MSG, parseNode } from './msg.ts'
 import { createState, Registry, upgradeState, type HeartbeatEventName, type HeartbeatEvents, type HeartbeatState, type HeartbeatStats, type NodeInfo } from './registry.ts'
 
-export type { ExpiredEvent, HeartbeatEvents, HeartbeatStats, NodeInfo, NodeSource } from './registry.ts'
+export type { BeatSocket, ExpiredEvent, HeartbeatEvents, HeartbeatStats, NodeInfo, NodeSource } from './registry.ts'
 
 /** Node authentication, when a secret is configured: checks a signed payload (docs/auth.md). */
 export interface NodeAuth {

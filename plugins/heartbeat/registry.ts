@@ -21,10 +21,21 @@ export interface NodeSource {
   readonly connId: number
 }
 
+/**
+ * How a node's beats arrive, judged from its last beats: `kept` — the last
+ * two came from one address, a socket that stays open (enet's producers: it
+ * gets its queries there); `per-beat` — each of the last two came from a new
+ * source port, a socket opened per beat and closed (Go enet's producers: the
+ * beat-from port is dead, queries go to the announced port); `unknown` — one
+ * beat so far, or the source just changed.
+ */
+export type BeatSocket = 'kept' | 'per-beat' | 'unknown'
+
 export interface NodeInfo {
   /** `host:port` as the node announced it. */
   readonly node: string
   readonly from: NodeSource
+  readonly socket: BeatSocket
   /** Wall-clock ms of the first and the latest beat. */
   readonly firstSeen: number
   readonly lastSeen: number
@@ -65,6 +76,10 @@ interface Entry {
   lastSeen: number
   /** performance.now() of the latest beat: monotonic, shared by every version in the process. */
   beatAt: number
+  /** Consecutive beats from another source than the beat before; 0 after one from the same (absent in entries of older versions). */
+  moves?: number
+  /** Two beats in a row came from one source. */
+  kept?: boolean
 }
 
 /** What lives in ctx.data and survives a reload. */
@@ -120,6 +135,9 @@ export class Registry {
     const old = nodes.get(node)
     if (old !== undefined) {
       nodes.delete(node)
+      const same = old.from.protocol === from.protocol && old.from.address === from.address && old.from.port === from.port
+      old.kept = same
+      old.moves = same ? 0 : (old.moves ?? 0) + 1
       old.from = from
       old.lastSeen = Date.now()
       old.beatAt = now
@@ -244,6 +262,7 @@ export class Registry {
   }
 
   private info(e: Entry, now: number): NodeInfo {
-    return { node: e.node, from: e.from, firstSeen: e.firstSeen, lastSeen: e.lastSeen, expiresInMs: Math.max(0, Math.round(e.beatAt + this.opts.ttlMs - now)) }
+    const socket: BeatSocket = e.kept === true ? 'kept' : (e.moves ?? 0) >= 2 ? 'per-beat' : 'unknown'
+    return { node: e.node, from: e.from, socket, firstSeen: e.firstSeen, lastSeen: e.lastSeen, expiresInMs: Math.max(0, Math.round(e.beatAt + this.opts.ttlMs - now)) }
   }
 }

@@ -14,6 +14,7 @@ import { parseSigned, type AuthFailure } from '../heartbeat/auth.ts'
 import type { HeartbeatApi } from '../heartbeat/index.ts'
 import { createState, Lookups, upgradeState, type LocatorState, type LocatorStats } from './lookups.ts'
 import { MAX_ANSWER_BYTES, MSG, parseAnswer, queryText, validResource } from './msg.ts'
+import { queryTargets } from './targets.ts'
 
 export interface LocatorApi {
   /** Locate from inside the server (another plugin): the node's `host:port`, or null. */
@@ -28,8 +29,15 @@ const defaults = {
   notFound: '没有找到',
   /** The msgId of the reply to msgId 20. */
   replyId: MSG.locate as number,
-  /** 'unicast': a framed query to each live node's beat-from address. 'broadcast': the Go demo's raw datagram to broadcastAddress:broadcastPort. */
+  /**
+   * 'unicast': a query to each live node — framed to the address it beats
+   * from, or, for a node that beats from a fresh port each time (Go enet's
+   * producers), the bare name to the port it announces (targets.ts).
+   * 'broadcast': the Go demo's raw datagram to broadcastAddress:broadcastPort.
+   */
   mode: 'unicast' as 'unicast' | 'broadcast',
+  /** Unicast may send the bare name to a node's announced port (on the IP its beat came from). false: framed queries only. */
+  rawQueries: true,
   /** Loopback by default; a LAN's broadcast address (e.g. 192.168.1.255) in the Go demo's setting. */
   broadcastAddress: '127.0.0.1',
   broadcastPort: 6431,
@@ -62,7 +70,7 @@ export default definePlugin<Options, LocatorApi>({
     const data = ctx.data as { state?: LocatorState }
     const state = upgradeState((data.state ??= createState()))
     const heartbeat = () => ctx.use<HeartbeatApi>('heartbeat')
-    const ask = o.mode === 'broadcast' ? await broadcaster(ctx) : unicaster(ctx, heartbeat)
+    const ask = o.mode === 'broadcast' ? await broadcaster(ctx) : unicaster(ctx, heartbeat, state.stats)
     // Random, not a counter: an answer signed before a restart must not fit a query made after it.
     const newQueryId = () => (heartbeat().auth === null ? undefined : randomBytes(8).toString('hex'))
     const lookups = new Lookups(state, o, ctx.log, ask, newQueryId)
@@ -151,23 +159,29 @@ function checkOptions(o: Options): Options {
   if (o.broadcastPort > 65535) throw new TypeError(`locator: broadcastPort must be 1-65535, got ${o.broadcastPort}`)
   if (o.mode !== 'unicast' && o.mode !== 'broadcast') throw new TypeError(`locator: mode must be "unicast" or "broadcast", got ${JSON.stringify(o.mode)}`)
   if (o.broadcastFraming !== 'raw' && o.broadcastFraming !== 'enet') throw new TypeError(`locator: broadcastFraming must be "raw" or "enet", got ${JSON.stringify(o.broadcastFraming)}`)
+  if (typeof o.rawQueries !== 'boolean') throw new TypeError(`locator: rawQueries must be true or false, got ${JSON.stringify(o.rawQueries)}`)
   if (o.claims !== 'live' && o.claims !== 'any') throw new TypeError(`locator: claims must be "live" or "any", got ${JSON.stringify(o.claims)}`)
   if (typeof o.notFound !== 'string') throw new TypeError(`locator: notFound must be a string, got ${typeof o.notFound}`)
   return o
 }
 
-/** Default: one query per live node, to the address it beats from (over its TCP connection while that is open). */
-function unicaster(ctx: PluginContext<Options>, heartbeat: () => HeartbeatApi): (name: string, queryId: string | undefined) => number {
+/** Default: one query per live node, in the form and at the address targets.ts picks (over its TCP connection while that is open). */
+function unicaster(ctx: PluginContext<Options>, heartbeat: () => HeartbeatApi, stats: LocatorStats): (name: string, queryId: string | undefined) => number {
+  const { rawQueries } = ctx.options
   return (resource, queryId) => {
     const name = queryText(resource, queryId)
     let asked = 0
     for (const n of heartbeat().nodes()) {
-      const from = n.from
-      if (from.protocol === 'tcp') {
-        const conn = ctx.server.connections.get(from.connId)
-        if (conn !== undefined && !conn.closed && conn.send(MSG.query, name)) asked++
-      } else if (from.protocol === 'udp') {
-        if (ctx.server.sendUdp(from.address, from.port, MSG.query, name)) asked++
+      for (const t of queryTargets(n, rawQueries)) {
+        if (t.form === 'tcp') {
+          const conn = ctx.server.connections.get(t.connId)
+          if (conn !== undefined && !conn.closed && conn.send(MSG.query, name)) asked++
+        } else if (t.form === 'framed') {
+          if (ctx.server.sendUdp(t.address, t.port, MSG.query, name)) asked++
+        } else if (ctx.server.sendUdpRaw(t.address, t.port, name)) {
+          asked++
+          stats.rawQueries++
+        }
       }
     }
     return asked

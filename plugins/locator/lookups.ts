@@ -17,6 +17,8 @@ export interface LocatorStats {
   /** Query waves sent, and datagrams/frames in them. */
   waves: number
   queries: number
+  /** Of the queries, those sent as the bare name to a node's announced port (Go producers). */
+  rawQueries: number
   answers: number
   /** msgId 21 payloads that were not `resource\nhost:port`. */
   malformed: number
@@ -50,7 +52,7 @@ export function createState(): LocatorState {
     cache: new Map(),
     queryIds: new Map(),
     waveAt: new Map(),
-    stats: { locates: 0, found: 0, notFound: 0, coalesced: 0, waves: 0, queries: 0, answers: 0, malformed: 0, late: 0, notLive: 0, bad: 0, busy: 0, cacheHits: 0, authFailed: newAuthFailed() },
+    stats: { locates: 0, found: 0, notFound: 0, coalesced: 0, waves: 0, queries: 0, rawQueries: 0, answers: 0, malformed: 0, late: 0, notLive: 0, bad: 0, busy: 0, cacheHits: 0, authFailed: newAuthFailed() },
   }
 }
 
@@ -62,6 +64,7 @@ export function upgradeState(state: LocatorState): LocatorState {
   state.waveAt ??= new Map()
   state.stats.authFailed ??= newAuthFailed()
   state.stats.notLive ??= 0
+  state.stats.rawQueries ??= 0
   return state
 }
 

@@ -78,9 +78,12 @@ export class GoProducer {
     this.timer = setInterval(() => void this.beat(), intervalMs)
   }
 
-  async stop(): Promise<void> {
+  private stopped: Promise<void> | undefined
+
+  stop(): Promise<void> {
     clearInterval(this.timer)
-    await new Promise<void>((resolve) => this.socket.close(() => resolve()))
+    this.stopped ??= new Promise<void>((resolve) => this.socket.close(() => resolve()))
+    return this.stopped
   }
 }
 

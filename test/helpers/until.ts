@@ -1,9 +1,9 @@
 // Waiting without sleeping: poll a condition, or hold a promise open until the test says so.
 
-/** Resolves once `cond()` is truthy; rejects after `timeoutMs` naming what it waited for. */
+/** Resolves once `cond()` is truthy (or resolves truthy); rejects after `timeoutMs` naming what it waited for. */
 export async function until(cond: () => unknown, timeoutMs = 2_000, what = cond.toString()): Promise<void> {
   const deadline = Date.now() + timeoutMs
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`until: timed out after ${timeoutMs} ms waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 2))
   }

@@ -10,7 +10,9 @@ import { LEVEL } from '../helpers/logs.ts'
 import { UdpClient } from '../helpers/udp.ts'
 import { referenceTimer, until } from '../helpers/until.ts'
 import type { LocatorApi } from '../../plugins/locator/index.ts'
+import type { HeartbeatApi } from '../../plugins/heartbeat/index.ts'
 import { useBundled, type Bundled } from './bundled.ts'
+import { GoConsumer, GoProducer, goDatagram, sendOnce } from '../helpers/go-demo.ts'
 
 const b = useBundled()
 const NOT_FOUND = '没有找到'
@@ -191,6 +193,99 @@ describe('locate', () => {
     const c = await p.client('tcp')
     expect(await ask(c, 'foo')).toBe('127.0.0.1:7100')
     expect(queries).toEqual([Buffer.from('foo').toString('hex')])
+  })
+})
+
+describe("Go enet's producers with the shipped defaults", () => {
+  async function goProducer(p: Bundled, resources: string[]) {
+    const g = await GoProducer.start(p.udpPort, resources)
+    b.onCleanup(() => g.stop())
+    return g
+  }
+
+  it('a producer that beats from a fresh port each time and takes the bare name on its announced port is found; enet producers still get framed queries', async () => {
+    const p = await b.start()
+    const holder = await goProducer(p, ['movie.mp4'])
+    const other = await goProducer(p, [])
+    const native = await producer(p, ['foo'])
+    // One beat each so far: the server cannot tell yet how they listen, so both forms go out.
+    await holder.beat()
+    await other.beat()
+    const consumer = await GoConsumer.open(p.udpPort)
+    b.onCleanup(() => consumer.close())
+    await until(async () => (await consumer.request(11, '')).text.split(' ').filter(Boolean).length === 3)
+    expect(await consumer.request(20, 'movie.mp4')).toMatchObject({ msgId: 20, text: holder.node })
+    expect(holder.queries).toEqual(['movie.mp4'])
+    await until(() => other.queries.length === 1)
+    expect(other.queries).toEqual(['movie.mp4'])
+    expect(native.counts.queries).toBe(1)
+
+    // Three beats from three ports: a socket per beat, so only the bare name goes to the announced port.
+    for (let i = 0; i < 2; i++) await holder.beat()
+    for (let i = 0; i < 2; i++) await other.beat()
+    expect(new Set(holder.beatPorts).size).toBe(3)
+    native.client.send(10, native.node)
+    await until(async () => p.app.plugins.api<HeartbeatApi>('heartbeat')!.nodes().every((n) => n.socket !== 'unknown'))
+    const hb = p.app.plugins.api<HeartbeatApi>('heartbeat')!
+    expect([hb.get(holder.node)!.socket, hb.get(other.node)!.socket, hb.get(native.node)!.socket]).toEqual(['per-beat', 'per-beat', 'kept'])
+    const before = p.app.plugins.api<LocatorApi>('locator')!.stats()
+    expect((await consumer.request(20, 'foo')).text).toBe(native.node)
+    expect((await consumer.request(20, 'movie.mp4')).text).toBe(holder.node)
+    const after = p.app.plugins.api<LocatorApi>('locator')!.stats()
+    // Two waves of three queries: one per node, the two Go ones bare.
+    expect(after.queries - before.queries).toBe(6)
+    expect(after.rawQueries - before.rawQueries).toBe(4)
+    expect(native.counts.queries).toBe(3)
+  })
+
+  it('a stopped Go producer expires one TTL after its last beat and is not found any more', async () => {
+    const ttlMs = 300
+    const p = await b.start({ heartbeat: { ttlMs }, locator: { timeoutMs: 200 } })
+    const holder = await goProducer(p, ['movie.mp4'])
+    await holder.beatEvery(50)
+    const consumer = await GoConsumer.open(p.udpPort)
+    b.onCleanup(() => consumer.close())
+    await until(async () => (await consumer.request(11, '')).text === holder.node + ' ')
+    expect((await consumer.request(20, 'movie.mp4')).text).toBe(holder.node)
+    await holder.stop()
+    await until(() => p.logs.find('node expired').length === 1, 3 * ttlMs, 'the Go producer expired')
+    expect((await consumer.request(11, '')).text).toBe('')
+    expect((await consumer.request(20, 'movie.mp4')).text).toBe(NOT_FOUND)
+  })
+
+  it('a beat never aims the bare-name query at another host than the one it came from', async () => {
+    const p = await b.start({ locator: { timeoutMs: 200, notFound: 'nope' } })
+    // A listener on another loopback IP, named by beats that come from 127.0.0.1.
+    const victim = dgram.createSocket('udp4')
+    await new Promise<void>((r) => victim.bind(0, '127.0.0.2', r))
+    b.onCleanup(() => new Promise<void>((r) => victim.close(() => r())))
+    const got: Buffer[] = []
+    victim.on('message', (m) => void got.push(m))
+    const control = await goProducer(p, [])
+    for (let i = 0; i < 3; i++) {
+      await sendOnce(p.udpPort, goDatagram(10, `127.0.0.2:${victim.address().port}`))
+      await sendOnce(p.udpPort, goDatagram(10, `localhost:${victim.address().port}`))
+      await control.beat()
+    }
+    const c = await p.client('udp')
+    await nodesLive(c, 3)
+    expect(await ask(c, 'movie.mp4')).toBe('nope')
+    // The control node on the beat's own IP got its bare name; the other host got nothing.
+    expect(control.queries).toEqual(['movie.mp4'])
+    expect(got).toHaveLength(0)
+    // Nor at that port on the beat's own IP: a node named by another host or a DNS name gets only the framed query at its beat-from address.
+    expect(p.app.plugins.api<LocatorApi>('locator')!.stats()).toMatchObject({ queries: 3, rawQueries: 1 })
+  })
+
+  it('rawQueries: false keeps to framed queries at the beat-from address', async () => {
+    const p = await b.start({ locator: { rawQueries: false, timeoutMs: 200, notFound: 'nope' } })
+    const g = await goProducer(p, ['movie.mp4'])
+    for (let i = 0; i < 3; i++) await g.beat()
+    const c = await p.client('udp')
+    await nodesLive(c, 1)
+    expect(await ask(c, 'movie.mp4')).toBe('nope')
+    expect(g.queries).toHaveLength(0)
+    expect(p.app.plugins.api<LocatorApi>('locator')!.stats()).toMatchObject({ queries: 1, rawQueries: 0 })
   })
 })
 

@@ -77,6 +77,7 @@ export class PluginHost {
       },
       address: () => s.address(),
       sendUdp: (address: string, port: number, msgId: number, data?: Buffer | Uint8Array | string) => s.sendUdp(address, port, msgId, data),
+      sendUdpRaw: (address: string, port: number, data: Buffer | Uint8Array | string) => s.sendUdpRaw(address, port, data),
       cluster,
     })
   }
