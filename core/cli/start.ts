@@ -1,13 +1,34 @@
 // enet start: load the config, start the server and its plugins, stop on SIGINT/SIGTERM.
-import { parseArgs } from 'node:util'
 import { parseHostPort, type ConfigPatch } from '../config.ts'
 import { EnetError } from '../errors.ts'
 import { startApp } from '../runtime/app.ts'
 import { workerIdentity } from '../runtime/cluster/worker.ts'
+import { helpText, parseCommand, type Command } from './flags.ts'
 import { listeningLine, parseWorkers, runPrimary, runWorker } from './workers.ts'
 
+export const START: Command = {
+  name: 'start',
+  usage: '[options]',
+  summary: 'Start the server with its plugins; config and plugin files are watched and reloaded live.\nFlags win over ENET_* variables, which win over the config file.',
+  flags: {
+    config: { type: 'string', short: 'c', value: 'FILE', help: 'config file', default: './enet.config.ts when present' },
+    tcp: { type: 'string', value: 'HOST:PORT', help: 'TCP listen address; port 0 picks a free one', default: 'tcp in the config, 0.0.0.0:6430' },
+    udp: { type: 'string', value: 'HOST:PORT', help: 'UDP listen address; port 0 picks a free one', default: 'udp in the config, 0.0.0.0:6430' },
+    plugins: { type: 'string', multiple: true, value: 'DIR', help: 'plugin folder, instead of plugins.dirs', default: 'plugins.dirs in the config, plugins' },
+    'no-watch': { type: 'boolean', help: 'do not watch plugin and config files', default: 'watch' },
+    'log-level': { type: 'string', value: 'L', help: 'trace, debug, info, warn, error, fatal or silent', default: 'log.level in the config, info' },
+    heartbeat: { type: 'string', value: 'MS', help: 'ping TCP connections silent this long, close those that do not answer (0: off)', default: 'heartbeat.intervalMs in the config, off' },
+    workers: { type: 'string', value: 'N', help: 'run N worker processes (node:cluster): TCP shared, UDP on worker 0', default: 'one process' },
+  },
+}
+
 export async function startCommand(argv: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
-  const { values } = parseFlags(argv)
+  const parsed = parseCommand(START, argv)
+  if (parsed.help) {
+    out.write(helpText(START))
+    return 0
+  }
+  const values = parsed.values as { config?: string; tcp?: string; udp?: string; plugins?: string[]; 'no-watch'?: boolean; 'log-level'?: string; heartbeat?: string; workers?: string }
   const flags: ConfigPatch = {}
   if (values.tcp) flags.tcp = parseHostPort(values.tcp, '--tcp')
   if (values.udp) flags.udp = parseHostPort(values.udp, '--udp')
@@ -24,7 +45,6 @@ export async function startCommand(argv: string[], out: NodeJS.WritableStream = 
   if (values.workers !== undefined) return runPrimary(parseWorkers(values.workers), values.config, flags, out)
 
   const app = await startApp({ file: values.config, flags })
-  out.write(listeningLine(app.server.address()))
 
   return new Promise<number>((resolve) => {
     let stopping = false
@@ -46,29 +66,9 @@ export async function startCommand(argv: string[], out: NodeJS.WritableStream = 
     }
     process.once('SIGINT', () => stop('SIGINT'))
     process.once('SIGTERM', () => stop('SIGTERM'))
+    // Printed once the signals are ours: whoever waits for this line may stop us at once.
+    out.write(listeningLine(app.server.address()))
   })
-}
-
-function parseFlags(argv: string[]) {
-  try {
-    return parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        config: { type: 'string', short: 'c' },
-        tcp: { type: 'string' },
-        udp: { type: 'string' },
-        plugins: { type: 'string', multiple: true },
-        'no-watch': { type: 'boolean' },
-        'log-level': { type: 'string' },
-        heartbeat: { type: 'string' },
-        workers: { type: 'string' },
-      },
-    })
-  } catch (err) {
-    throw new EnetError('ENET_ERR_CLI', [`start: ${(err as Error).message}`])
-  }
 }
 
 function parseMs(value: string, flag: string): number {

@@ -52,7 +52,6 @@ export async function runPrimary(workers: number, file: string | undefined, flag
     admin = new AdminSocket(config.admin.socket, log, clusterAdmin(primary))
     await admin.listen()
   }
-  out.write(listeningLine(primary.address()))
   log.info({ workers, pids: primary.pids(), ...primary.address() }, 'listening')
   return new Promise<number>((resolve) => {
     primary.onFatalError(() => void stop().then(() => resolve(1)))
@@ -66,6 +65,8 @@ export async function runPrimary(workers: number, file: string | undefined, flag
     }
     process.once('SIGINT', () => onSignal('SIGINT'))
     process.once('SIGTERM', () => onSignal('SIGTERM'))
+    // After the signals are ours, as in start.ts.
+    out.write(listeningLine(primary.address()))
   })
 }
 
