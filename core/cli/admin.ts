@@ -1,24 +1,32 @@
 // enet plugins | enet reload NAME | enet status: ask a running server through its admin socket.
-import { parseArgs } from 'node:util'
 import { adminRequest } from '../runtime/admin.ts'
 import { formatHostPort } from '../config.ts'
 import { loadConfig } from '../runtime/config-file.ts'
 import { EnetError } from '../errors.ts'
 import type { PluginInfo } from '../runtime/plugin/host.ts'
+import { helpText, parseCommand, type Command, type Flag } from './flags.ts'
+
+const common: Record<string, Flag> = {
+  config: { type: 'string', short: 'c', value: 'FILE', help: 'config file that names the admin socket', default: './enet.config.ts when present' },
+  socket: { type: 'string', value: 'PATH', help: 'admin socket to talk to, instead of the config\'s', default: 'admin.socket in the config, .enet/admin.sock' },
+  json: { type: 'boolean', help: 'print JSON instead of a table', default: 'table' },
+}
+const admin = (name: string, usage: string, summary: string): Command => ({ name, usage, summary, flags: common, positionals: true })
+
+export const ADMIN = {
+  plugins: admin('plugins', '[options]', "List the running server's plugins: version, status, routes, taps, last error."),
+  reload: admin('reload', 'NAME [options]', 'Reload one plugin of the running server from disk now.'),
+  status: admin('status', '[options]', "Print the running server's addresses, connections, non-zero counters and each plugin's stats."),
+} satisfies Record<string, Command>
 
 export async function adminCommand(command: 'plugins' | 'reload' | 'status', argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
-  let parsed
-  try {
-    parsed = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: true,
-      options: { config: { type: 'string', short: 'c' }, socket: { type: 'string' }, json: { type: 'boolean' } },
-    })
-  } catch (e) {
-    throw new EnetError('ENET_ERR_CLI', [`${command}: ${(e as Error).message}`])
+  const parsed = parseCommand(ADMIN[command], argv)
+  if (parsed.help) {
+    out.write(helpText(ADMIN[command]))
+    return 0
   }
-  const { values, positionals } = parsed
+  const { positionals } = parsed
+  const values = parsed.values as { config?: string; socket?: string; json?: boolean }
   if (command === 'reload' && positionals.length !== 1) throw new EnetError('ENET_ERR_CLI', ['reload: expected one plugin NAME'])
   if (command !== 'reload' && positionals.length) throw new EnetError('ENET_ERR_CLI', [`${command}: unexpected argument "${positionals[0]}"`])
   let socket = values.socket

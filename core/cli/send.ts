@@ -4,6 +4,20 @@
 import { parseArgs } from 'node:util'
 import { connect, type Client } from '../client/index.ts'
 import { EnetError } from '../errors.ts'
+import { firstSentence, helpText, optionsOf, type Command } from './flags.ts'
+
+export const SEND: Command = {
+  name: 'send',
+  usage: '[--udp] HOST:PORT MSGID [DATA] [options]',
+  summary: 'Send one message (DATA as UTF-8 text, empty by default) and, with --wait, print the reply as "MSGID DATA".\nExit 0 sent (and answered), 1 no connection or no reply in time, 2 a mistake on the command line.',
+  positionals: true,
+  flags: {
+    udp: { type: 'boolean', help: 'send one datagram instead of a TCP frame', default: 'TCP' },
+    wait: { type: 'boolean', help: 'wait for the reply and print it', default: 'send and exit' },
+    timeout: { type: 'string', value: 'MS', help: 'how long to wait for the connection and the reply', default: '5000' },
+    'reply-id': { type: 'string', value: 'N', help: 'msgId of the reply to wait for', default: 'the MSGID sent' },
+  },
+}
 
 interface Out {
   write(chunk: string): unknown
@@ -16,6 +30,10 @@ const HOST_PORT = /^(?:\[[^\]]+\]|[^:/\[\]]+):\d{1,5}$/
 export async function sendCommand(argv: string[], out: Out = process.stdout, err: Out = process.stderr): Promise<number> {
   let args: ReturnType<typeof parse>
   try {
+    if (argv.includes('--help') || argv.includes('-h')) {
+      out.write(helpText(SEND))
+      return 0
+    }
     args = parse(argv)
   } catch (e) {
     err.write(`enet send: ${firstLine(e)}\n`)
@@ -42,17 +60,9 @@ export async function sendCommand(argv: string[], out: Out = process.stdout, err
 }
 
 function parse(argv: string[]) {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: true,
-    options: {
-      udp: { type: 'boolean' },
-      wait: { type: 'boolean' },
-      timeout: { type: 'string' },
-      'reply-id': { type: 'string' },
-    },
-  })
+  const parsed = parseArgs({ args: argv, strict: true, allowPositionals: true, options: optionsOf(SEND) })
+  const positionals = parsed.positionals
+  const values = parsed.values as { udp?: boolean; wait?: boolean; timeout?: string; 'reply-id'?: string }
   if (positionals.length < 2 || positionals.length > 3) {
     throw new UsageError(`expected HOST:PORT MSGID [DATA], got ${positionals.length} argument(s)`)
   }
@@ -91,8 +101,4 @@ function integer(raw: string, what: string, min: number, max: number): number {
   return n
 }
 
-function firstLine(e: unknown): string {
-  const msg = e instanceof Error ? e.message : String(e)
-  // parseArgs appends a hint after the first sentence; one line is the contract.
-  return msg.split('\n')[0]!.replace(/\. To specify a positional argument.*$/, '')
-}
+const firstLine = firstSentence
