@@ -1,8 +1,8 @@
 // Live config reload by editing enet.config.ts on disk, and the admin socket
 // behind `enet plugins` / `enet reload`.
 import { Writable } from 'node:stream'
-import { symlinkSync } from 'node:fs'
-import { join } from 'node:path'
+import { readFileSync, symlinkSync } from 'node:fs'
+import { join, sep } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { connect, type Client } from '../../core/client/index.ts'
 import { adminCommand } from '../../core/cli/admin.ts'
@@ -82,6 +82,8 @@ describe('config reload', () => {
     const line = p.logs.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('config reload failed'))!
     expect(line.level).toBe(50)
     expect(line.msg).toMatch(/limits\.maxConn/)
+    // README.md shows this line as printed, the file named relative to the project.
+    expect(readFileSync(new URL('../../README.md', import.meta.url), 'utf8')).toContain(line.msg!.replace(p.root + sep, ''))
 
     const syntax = await configApplied(p, () => p.write('enet.config.ts', 'export default {{'))
     expect(syntax.outcome).toBe('failed')
