@@ -65,3 +65,6 @@ export function parseBlocks(doc: string, markdown = readFileSync(join(REPO, doc)
 }
 
 export const where = (b: Block) => `${b.doc}:${b.line}`
+
+/** A plugin block's place in a project, from its first line `// plugins/NAME/index.ts`. */
+export const pluginPath = (b: Block) => /^\/\/ (plugins\/[\w-]+\/index\.ts)\s*$/.exec(b.text.split('\n')[0]!)?.[1]

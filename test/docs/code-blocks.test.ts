@@ -11,7 +11,7 @@
 //   client    ts; a script run in this process against a server with the bundled plugins; the
 //             port 6430 in it is replaced by that server's. It must finish within 10 s.
 //   typecheck ts; a fragment, only type-checked. `declare="..."` declares what it assumes.
-//             (plugin, config and client blocks are type-checked too, against the real types.)
+//             (plugin, config and client blocks are type-checked too: code-blocks-types.test.ts.)
 //   commands  shell lines, not run: each npm script, file or enet command must exist and know every
 //             flag shown (`enet CMD --help` lists it); `npm start` is started on loopback and stopped.
 //   session   `$ cmd` lines and their output. Run in order (enet commands in a temp project whose
@@ -24,7 +24,7 @@
 //   pinned    any; `by=TEST_FILE`: that test reads this doc and asserts on the block.
 //
 // A block with no check comment, or an unknown kind, fails the test.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, readdirSync, existsSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import dgram from 'node:dgram'
 import { tmpdir } from 'node:os'
@@ -35,15 +35,13 @@ import type { Outcome } from '../../core/types.ts'
 import { importFresh } from '../../core/runtime/loader.ts'
 import { createProject, type Project } from '../helpers/project.ts'
 import { PLUGINS } from '../plugins/bundled.ts'
-import { KINDS, REPO, docFiles, parseBlocks, where, type Block } from './blocks.ts'
+import { KINDS, REPO, docFiles, parseBlocks, pluginPath, where, type Block } from './blocks.ts'
 import { ENET_BIN, checkCommand, commandsOf, finish, run } from './commands.ts'
 
 const blocks = docFiles().flatMap((d) => parseBlocks(d))
 const tmp = mkdtempSync(join(tmpdir(), 'enet-docs-'))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
 
-const bundled = readdirSync(PLUGINS).filter((d) => existsSync(join(PLUGINS, d, 'index.ts')))
-const pluginPath = (b: Block) => /^\/\/ (plugins\/[\w-]+\/index\.ts)\s*$/.exec(b.text.split('\n')[0]!)?.[1]
 
 /** A port free on both TCP and UDP loopback, so `6430` in a doc maps to one number. */
 async function freePort(): Promise<number> {
@@ -131,7 +129,7 @@ const checks: Record<(typeof KINDS)[number], (b: Block) => Promise<void>> = {
   },
 
   async typecheck() {
-    // Compiled with every other TypeScript block, below.
+    // Compiled with every other TypeScript block in code-blocks-types.test.ts.
   },
 
   async commands(b) {
@@ -212,48 +210,4 @@ describe('doc code blocks', () => {
     if (!b.kind || !(KINDS as readonly string[]).includes(b.kind) || b.kind === 'typecheck') continue
     it(`${where(b)} ${b.comment}`, () => checks[b.kind as (typeof KINDS)[number]](b), 60_000)
   }
-
-  it('every TypeScript block type-checks against the real types', async () => {
-    const typed = blocks.filter((b) => ['plugin', 'config', 'client', 'typecheck'].includes(b.kind ?? ''))
-    const root = mkdtempSync(join(tmp, 'tsc-'))
-    const files = new Map<string, Block>()
-    typed.forEach((b, i) => {
-      const dir = join(root, `b${i}`)
-      const rel = b.kind === 'config' ? 'enet.config.ts' : b.kind === 'plugin' ? pluginPath(b)! : 'snippet.ts'
-      if (b.kind === 'plugin') for (const name of bundled) mkdirSync(join(dir, 'plugins'), { recursive: true }), symlinkSync(join(PLUGINS, name), join(dir, 'plugins', name))
-      const file = join(dir, rel)
-      mkdirSync(dirname(file), { recursive: true })
-      const prelude = (b.args.declare ?? []).map((d) => `declare ${d}\n`).join('')
-      // The prelude shares the first line with the block's, so error lines map one to one.
-      writeFileSync(file, prelude.replace(/\n/g, ' ') + b.text)
-      files.set(file, b)
-    })
-    writeFileSync(join(root, 'package.json'), '{ "type": "module" }\n')
-    // The bundled plugins are linked in; what they import resolves from the repo's packages.
-    symlinkSync(join(REPO, 'node_modules'), join(root, 'node_modules'))
-    const core = join(REPO, 'core/index.ts')
-    writeFileSync(
-      join(root, 'tsconfig.json'),
-      JSON.stringify({
-        compilerOptions: {
-          target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true,
-          allowImportingTsExtensions: true, verbatimModuleSyntax: true, skipLibCheck: true,
-          types: ['node'], typeRoots: [join(REPO, 'node_modules/@types')],
-          paths: { enet: [core], '@enetjs/enet': [core] },
-        },
-        include: ['**/*.ts'],
-      }),
-    )
-    const r = run(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.json')], { cwd: root })
-    await finish(r, 60_000, 'tsc')
-    const errors = r.out
-      .split('\n')
-      .filter((l) => /^\S.*\(\d+,\d+\): error/.test(l))
-      .map((l) => {
-        const m = /^(.*?)\((\d+),(\d+)\): (.*)$/.exec(l)!
-        const b = files.get(join(root, m[1]!))
-        return b ? `${b.doc}:${b.line + Number(m[2])}: ${m[4]}` : l
-      })
-    expect(errors).toEqual([])
-  }, 90_000)
 })
