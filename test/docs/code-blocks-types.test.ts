@@ -30,8 +30,12 @@ it('every TypeScript block type-checks against the real types', async () => {
     files.set(file, b)
   })
   writeFileSync(join(root, 'package.json'), '{ "type": "module" }\n')
-  // The bundled plugins are linked in; what they import resolves from the repo's packages.
-  symlinkSync(join(REPO, 'node_modules'), join(root, 'node_modules'))
+  // The repo's packages, and the package itself as a user app has it installed:
+  // '@enetjs/enet/…' subpaths resolve through its exports to the built .d.ts.
+  const modules = join(root, 'node_modules')
+  mkdirSync(join(modules, '@enetjs'), { recursive: true })
+  for (const name of readdirSync(join(REPO, 'node_modules'))) symlinkSync(join(REPO, 'node_modules', name), join(modules, name))
+  symlinkSync(REPO, join(modules, '@enetjs', 'enet'))
   const core = join(REPO, 'core/index.ts')
   writeFileSync(
     join(root, 'tsconfig.json'),
