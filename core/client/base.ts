@@ -189,8 +189,10 @@ export abstract class Client extends EventEmitter<ClientEvents> {
     this.emit('connect')
   }
 
-  /** This end and the server's, as the socket sees them: the text of a heartbeat answer. */
-  protected abstract get endpoints(): { local: { address: string; port: number }; remote: { address: string; port: number } }
+  /** This end and the server's, as the socket sees them: the text of a heartbeat answer. Transports that know better override it. */
+  protected get endpoints(): { local: { address: string; port: number }; remote: { address: string; port: number } } {
+    return { local: { address: '0.0.0.0', port: this.localPort ?? 0 }, remote: { address: this.host, port: this.port } }
+  }
 
   protected received(msgId: number, data: Buffer): void {
     if (msgId === this.pingMsgId) {

@@ -39,7 +39,7 @@ export class TcpClient extends Client {
     return this.socket?.localPort
   }
 
-  protected get endpoints() {
+  protected override get endpoints() {
     const s = this.socket
     return {
       local: { address: s?.localAddress ?? '0.0.0.0', port: s?.localPort ?? 0 },

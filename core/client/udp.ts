@@ -43,7 +43,7 @@ export class UdpClient extends Client {
     return this.connected ? this.socket!.address().port : undefined
   }
 
-  protected get endpoints() {
+  protected override get endpoints() {
     const a = this.socket?.address()
     return { local: { address: a?.address ?? '0.0.0.0', port: a?.port ?? 0 }, remote: { address: this.address || this.host, port: this.port } }
   }
