@@ -3,6 +3,7 @@
 import { z } from 'zod'
 import { EnetError } from './errors.ts'
 import type { FrameCodec, DatagramCodec } from './wire/codec.ts'
+import { splitHostPort, type HostPort } from './wire/address.ts'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -166,16 +167,13 @@ function isPlain(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype
 }
 
-/** `host:port` as parseHostPort reads it back: an IPv6 host in brackets. */
-export function formatHostPort({ host, port }: { host: string; port: number }): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
-}
+export { formatHostPort } from './wire/address.ts'
 
-export function parseHostPort(value: string, what: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value) ?? /^()()(\d{1,5})$/.exec(value)
-  const portNum = m ? Number(m[3]) : NaN
-  if (!m || portNum > 65535) throw new EnetError('ENET_ERR_CONFIG', [`${what}: expected HOST:PORT (port 0-65535), got "${value}"`])
-  return { host: m[1] || m[2] || '0.0.0.0', port: portNum }
+/** A listening address from a flag or the environment: `HOST:PORT`, or a bare `PORT` on every interface. */
+export function parseHostPort(value: string, what: string): HostPort {
+  const at = splitHostPort(/^\d+$/.test(value) ? `:${value}` : value)
+  if (at === null) throw new EnetError('ENET_ERR_CONFIG', [`${what}: expected HOST:PORT (port 0-65535), got "${value}"`])
+  return { host: at.host || '0.0.0.0', port: at.port }
 }
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -203,17 +201,52 @@ export function envPatch(env: NodeJS.ProcessEnv): ConfigPatch {
 }
 
 /**
- * Keys whose change needs a restart (read once at start: the sockets, the
- * logger's transport, the file watchers); everything else applies live.
+ * The one list of keys whose change needs a restart (read once at start: the
+ * sockets and where they listen, the logger's transport, the file watchers);
+ * everything else applies live. A live reload keeps their running values.
  */
-const RESTART_KEYS = ['name', 'admin.socket', 'tcp.codec', 'udp.codec', 'tcp.enabled', 'udp.enabled', 'udp.maxPeers', 'log.pretty', 'plugins.watch', 'plugins.debounceMs']
+export const RESTART_KEYS = [
+  'name',
+  'admin.socket',
+  'tcp.enabled',
+  'tcp.host',
+  'tcp.port',
+  'tcp.codec',
+  'udp.enabled',
+  'udp.host',
+  'udp.port',
+  'udp.codec',
+  'udp.maxPeers',
+  'log.pretty',
+  'plugins.watch',
+  'plugins.debounceMs',
+] as const
 
-/** Dotted keys that differ between two resolved configs. */
+const needsRestart = (key: string) => RESTART_KEYS.some((r) => key === r || key.startsWith(r + '.'))
+
+/** Dotted keys that differ between two resolved configs, and those of them that need a restart. */
 export function diffConfig(a: EnetConfig, b: EnetConfig): { changed: string[]; restartNeeded: string[] } {
   const changed: string[] = []
   walk(a, b, '', changed)
-  const restartNeeded = changed.filter((k) => RESTART_KEYS.some((r) => k === r || k.startsWith(r + '.')))
-  return { changed, restartNeeded }
+  return { changed, restartNeeded: changed.filter(needsRestart) }
+}
+
+/** `next`, with the running value of every key that needs a restart (RESTART_KEYS). */
+export function liveConfig(running: EnetConfig, next: EnetConfig): EnetConfig {
+  type Node = Record<string, unknown>
+  // Copies only the objects on each key's path: codecs and other values stay shared.
+  const out: Node = { ...next }
+  for (const key of RESTART_KEYS) {
+    const path = key.split('.')
+    let from = running as unknown as Node
+    let to = out
+    for (const part of path.slice(0, -1)) {
+      from = from[part] as Node
+      to = to[part] = { ...(to[part] as Node) }
+    }
+    to[path.at(-1)!] = from[path.at(-1)!]
+  }
+  return out as unknown as EnetConfig
 }
 
 function walk(a: unknown, b: unknown, prefix: string, out: string[]): void {

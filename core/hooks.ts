@@ -46,3 +46,24 @@ export function createHooks() {
 
 export type ServerHooks = ReturnType<typeof createHooks>
 export type HookName = keyof ServerHooks
+/** The hooks that only observe: their taps' results and errors never steer the caller. */
+export type ObserverHook = Exclude<HookName, 'beforeHandle' | 'onClose'>
+
+export interface HookLog {
+  error(obj: object, msg: string): void
+}
+
+/**
+ * Call an observer hook: no taps, nothing runs (one property read on the hot
+ * path); a tap that throws is logged with the hook's name and never reaches
+ * the caller, so one bad observer cannot fail a request or a reload.
+ */
+export function callHook<K extends ObserverHook>(hooks: ServerHooks, name: K, log: HookLog, ...args: Parameters<ServerHooks[K]['call']>): void {
+  const hook = hooks[name] as { taps: unknown[]; call(...a: unknown[]): unknown }
+  if (hook.taps.length === 0) return
+  try {
+    hook.call(...args)
+  } catch (err) {
+    log.error({ err, hook: name }, `${name} tap threw`)
+  }
+}

@@ -1,6 +1,7 @@
 // Small helpers the example programs share.
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { splitHostPort, type HostPort } from '../core/wire/address.ts'
 
 /** True when this module is the program being run (`node bin/run.mjs examples/x.ts`). */
 export function isMain(moduleUrl: string): boolean {
@@ -8,9 +9,9 @@ export function isMain(moduleUrl: string): boolean {
   return entry !== undefined && resolve(entry) === fileURLToPath(moduleUrl)
 }
 
-export function parseHostPort(value: string, what: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:/\[\]]+)):(\d{1,5})$/.exec(value)
-  const port = m ? Number(m[3]) : NaN
-  if (!m || port > 65535) throw new Error(`${what}: expected HOST:PORT, got "${value}"`)
-  return { host: m[1] ?? m[2]!, port }
+/** HOST:PORT from a flag, or an error naming it. */
+export function parseHostPort(value: string, what: string): HostPort {
+  const at = splitHostPort(value)
+  if (!at?.host) throw new Error(`${what}: expected HOST:PORT, got "${value}"`)
+  return at
 }

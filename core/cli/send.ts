@@ -3,6 +3,7 @@
 // timeout, 2 a mistake on the command line.
 import { parseArgs } from 'node:util'
 import { connect, type Client } from '../client/index.ts'
+import { splitHostPort } from '../wire/address.ts'
 import { EnetError } from '../errors.ts'
 import { firstSentence, helpText, optionsOf, type Command } from './flags.ts'
 
@@ -25,7 +26,6 @@ interface Out {
 
 class UsageError extends Error {}
 
-const HOST_PORT = /^(?:\[[^\]]+\]|[^:/\[\]]+):\d{1,5}$/
 
 export async function sendCommand(argv: string[], out: Out = process.stdout, err: Out = process.stderr): Promise<number> {
   let args: ReturnType<typeof parse>
@@ -67,7 +67,7 @@ function parse(argv: string[]) {
     throw new UsageError(`expected HOST:PORT MSGID [DATA], got ${positionals.length} argument(s)`)
   }
   const [address, rawId, data = ''] = positionals as [string, string, string?]
-  if (!HOST_PORT.test(address) || Number(address.slice(address.lastIndexOf(':') + 1)) > 65535) {
+  if (!splitHostPort(address)?.host) {
     throw new UsageError(`HOST:PORT: expected e.g. 127.0.0.1:6430 or [::1]:6430, got "${address}"`)
   }
   const msgId = integer(rawId, 'MSGID', 0, 0xffffffff)

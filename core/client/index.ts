@@ -1,6 +1,7 @@
 // The client library: connect('tcp://host:port') or connect('udp://host:port').
 // Replies carry no correlation id on the wire (zinx, Go enet), so a request
 // is answered by the first later message with its reply id, oldest first.
+import { splitHostPort } from '../wire/address.ts'
 import { enetDatagram, tlvBE } from '../wire/codec.ts'
 import { EnetError } from '../errors.ts'
 import { Client, type ClientOptions } from './base.ts'
@@ -10,10 +11,10 @@ import { UdpClient } from './udp.ts'
 export { Client, type ClientEvents, type ClientOptions, type Message, type ReconnectOptions, type RequestOptions } from './base.ts'
 
 export function connect(url: string, opts: ClientOptions = {}): Client {
-  const m = /^(tcp|udp):\/\/(?:\[([^\]]+)\]|([^:/\[\]]+)):(\d{1,5})\/?$/.exec(url)
-  const port = m ? Number(m[4]) : 0
-  if (!m || port < 1 || port > 65535) throw new EnetError('ENET_ERR_BAD_URL', [JSON.stringify(url)])
-  const host = m[2] ?? m[3]!
+  const m = /^(tcp|udp):\/\/([^/]*)\/?$/.exec(url)
+  const at = m ? splitHostPort(m[2]!) : null
+  if (!m || at === null || at.host === '' || at.port === 0) throw new EnetError('ENET_ERR_BAD_URL', [JSON.stringify(url)])
+  const { host, port } = at
   if (m[1] === 'tcp') {
     const codec = opts.codec ?? tlvBE
     if (!('createDecoder' in codec)) throw new EnetError('ENET_ERR_CONFIG', ['codec for tcp:// must be a FrameCodec'])

@@ -1,5 +1,6 @@
 // What every connection shares, whatever carries it: identity, properties,
 // the once-only close, and the counters dispatch uses for its bounds.
+import type { EnetConfig } from '../config.ts'
 import type { CloseReason, Connection, Payload, Protocol, RemoteAddress } from '../types.ts'
 
 export interface ConnectionOwner {
@@ -49,6 +50,23 @@ export abstract class BaseConnection implements Connection {
   get local(): { address: string; port: number } | undefined {
     return undefined
   }
+
+  /** Bytes written and not yet taken by the peer: what the outbound budgets count (none without a stream). */
+  get unsent(): number {
+    return 0
+  }
+
+  /**
+   * The server's sweep, every period: close this connection if one of its
+   * deadlines passed. Every connection has the idle deadline; a transport adds
+   * its own (TCP: a half-received frame).
+   */
+  checkDeadlines(now: number, limits: EnetConfig['limits']): void {
+    if (now - this.lastActive > limits.idleTimeoutMs && this.active === 0) this.close('idle-timeout')
+  }
+
+  /** New limits from a live config reload, for what the transport holds per connection. */
+  limitsChanged(_limits: EnetConfig['limits']): void {}
 
   abstract send(msgId: number, data?: Payload): boolean
   /** Dispatch has room again below the in-flight bound (TCP resumes reading). */

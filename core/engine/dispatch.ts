@@ -5,7 +5,7 @@ import type { Logger } from 'pino'
 import type { BaseConnection } from './connection.ts'
 import type { EnetConfig } from '../config.ts'
 import { EnetError, describe, toError } from '../errors.ts'
-import type { ServerHooks } from '../hooks.ts'
+import { callHook, type ServerHooks } from '../hooks.ts'
 import type { RateLimitedLog } from './log-limit.ts'
 import type { Route, Router } from './router.ts'
 import type { Outcome, Payload, RemoteAddress, Request } from '../types.ts'
@@ -228,11 +228,7 @@ export class Dispatcher {
   }
 
   private after(req: Req, outcome: Outcome): void {
-    try {
-      this.deps.hooks.afterHandle.call(req, outcome)
-    } catch (err) {
-      this.deps.log().error({ err, hook: 'afterHandle' }, 'afterHandle tap threw')
-    }
+    callHook(this.deps.hooks, 'afterHandle', this.deps.log(), req, outcome)
   }
 
   unknown(conn: BaseConnection, msgId: number): void {
@@ -244,13 +240,7 @@ export class Dispatcher {
   }
 
   drop(reason: string, conn?: BaseConnection, msgId?: number, remote?: string): void {
-    const hook = this.deps.hooks.onDrop
-    if (hook.taps.length === 0) return
-    try {
-      hook.call({ reason, conn, msgId, remote })
-    } catch (err) {
-      this.deps.log().error({ err, hook: 'onDrop' }, 'onDrop tap threw')
-    }
+    if (this.deps.hooks.onDrop.taps.length > 0) callHook(this.deps.hooks, 'onDrop', this.deps.log(), { reason, conn, msgId, remote })
   }
 
   /** Resolves true once no async request runs, false if `ms` passes first. */

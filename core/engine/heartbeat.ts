@@ -7,7 +7,7 @@
 // Any inbound byte is life (transports stamp lastActive as bytes arrive), so
 // the hot path pays nothing for this.
 import type { EnetConfig } from '../config.ts'
-import type { ServerHooks } from '../hooks.ts'
+import { callHook, type HookLog, type ServerHooks } from '../hooks.ts'
 import { heartbeatData } from '../wire/heartbeat.ts'
 import type { BaseConnection } from './connection.ts'
 import type { ConnectionManager } from './connection-manager.ts'
@@ -22,8 +22,7 @@ export interface HeartbeatDeps {
   hooks: ServerHooks
   rlog: RateLimitedLog
   counters: { 'heartbeat.pings': number }
-  /** A tap that throws is logged, never thrown into the sweep. */
-  callHook(name: string, call: () => void): void
+  log(): HookLog
 }
 
 /** Owner of the route that takes inbound pings; a user route on pingMsgId clashes with it by name. */
@@ -105,8 +104,7 @@ export class HeartbeatChecker {
   private notAlive(conn: BaseConnection, silentMs: number, pings: number): void {
     this.silent.delete(conn)
     this.deps.rlog.info('not-alive', { conn: conn.id, remote: `${conn.remote.address}:${conn.remote.port}`, silentMs, pings }, 'closing connection: not alive (heartbeat pings unanswered)')
-    const hook = this.deps.hooks.onRemoteNotAlive
-    if (hook.taps.length > 0) this.deps.callHook('onRemoteNotAlive', () => hook.call(conn))
+    callHook(this.deps.hooks, 'onRemoteNotAlive', this.deps.log(), conn)
     conn.close('not-alive')
   }
 }

@@ -2,18 +2,19 @@
 // hooks; listen, close, inject, reconfigure.
 import type { DestinationStream, Logger } from 'pino'
 import { datagramCodec, frameCodec, toBuffer } from '../wire/codec.ts'
-import { diffConfig, resolveConfig, type EnetConfig, type EnetConfigInput } from '../config.ts'
+import { diffConfig, liveConfig, resolveConfig, type EnetConfig, type EnetConfigInput } from '../config.ts'
 import { BaseConnection } from './connection.ts'
 import { ConnectionManager } from './connection-manager.ts'
 import { createCounters, Dispatcher, type CounterName } from './dispatch.ts'
 import { EnetError } from '../errors.ts'
-import { createHooks } from '../hooks.ts'
+import { callHook, createHooks } from '../hooks.ts'
 import { HeartbeatChecker } from './heartbeat.ts'
 import { createLogger } from './logger.ts'
 import { RateLimitedLog } from './log-limit.ts'
 import { assertMiddleware, createGroup, prepend } from './middleware.ts'
 import { compileRoute, Router } from './router.ts'
-import { TcpConnection, TcpTransport } from '../transport/tcp.ts'
+import { inject } from '../transport/inject.ts'
+import { TcpTransport } from '../transport/tcp.ts'
 import type { TransportHost } from '../transport/context.ts'
 import { UdpTransport } from '../transport/udp.ts'
 import type { CloseReason, EnetServer, InjectOptions, Middleware, MsgIdSet, Payload, Reply, RouteDefinition, RouteGroup, ServerAddress } from '../types.ts'
@@ -33,20 +34,6 @@ const CLOSE_COUNTERS: Partial<Record<string, CounterName>> = {
   'idle-timeout': 'closed.idle-timeout',
   'not-alive': 'closed.not-alive',
   'one-shot-timeout': 'closed.one-shot-timeout',
-}
-
-/** Replies of inject() are collected here instead of written to a socket. */
-class InjectConnection extends BaseConnection {
-  readonly replies: Reply[] = []
-  constructor(readonly protocol: 'tcp' | 'udp', remote: { address: string; port: number; family: string }) {
-    super(remote, { connectionClosed() {} })
-  }
-  send(msgId: number, data?: Payload): boolean {
-    if (this.closed) return false
-    this.replies.push({ msgId, data: Buffer.from(toBuffer(data)) })
-    return true
-  }
-  protected release(): void {}
 }
 
 export class Server implements EnetServer, TransportHost {
@@ -82,7 +69,7 @@ export class Server implements EnetServer, TransportHost {
       hooks: this.hooks,
       rlog: this.rlog,
       counters: this.counters,
-      callHook: (name, call) => this.callHook(name, call),
+      log: () => this.log,
     })
     this.heartbeat.apply(config.heartbeat)
   }
@@ -146,22 +133,14 @@ export class Server implements EnetServer, TransportHost {
 
   opened(conn: BaseConnection): void {
     this.manager.add(conn)
-    if (this.hooks.onConnStart.taps.length > 0) this.callHook('onConnStart', () => this.hooks.onConnStart.call(conn))
+    callHook(this.hooks, 'onConnStart', this.log, conn)
   }
 
   connectionClosed(conn: BaseConnection, reason: CloseReason): void {
     this.manager.remove(conn)
     const counter = CLOSE_COUNTERS[reason]
     if (counter) this.counters[counter]++
-    if (this.hooks.onConnStop.taps.length > 0) this.callHook('onConnStop', () => this.hooks.onConnStop.call(conn, reason))
-  }
-
-  private callHook(name: string, call: () => void): void {
-    try {
-      call()
-    } catch (err) {
-      this.log.error({ err, hook: name }, `${name} tap threw`)
-    }
+    callHook(this.hooks, 'onConnStop', this.log, conn, reason)
   }
 
   async listen(): Promise<ServerAddress> {
@@ -185,7 +164,7 @@ export class Server implements EnetServer, TransportHost {
     this.startSweeper()
     this.heartbeat.start()
     this.log.info({ tcp: this.bound.tcp, udp: this.bound.udp }, 'listening')
-    if (this.hooks.onListen.taps.length > 0) this.callHook('onListen', () => this.hooks.onListen.call(this.bound))
+    callHook(this.hooks, 'onListen', this.log, this.bound)
     return this.address()
   }
 
@@ -204,16 +183,11 @@ export class Server implements EnetServer, TransportHost {
 
   private sweep(): void {
     const now = Date.now()
-    const { frameTimeoutMs, idleTimeoutMs } = this.config.limits
+    const limits = this.config.limits
     let outbound = 0
     for (const conn of this.manager) {
-      if (conn instanceof TcpConnection) outbound += conn.unsent
-      if (conn instanceof TcpConnection && conn.partialSince !== 0 && now - conn.partialSince > frameTimeoutMs) {
-        this.rlog.warn('frame-timeout', { conn: conn.id, remote: `${conn.remote.address}:${conn.remote.port}`, ms: frameTimeoutMs }, 'closing connection: frame not completed in time')
-        conn.close('frame-timeout')
-      } else if (now - conn.lastActive > idleTimeoutMs && conn.active === 0) {
-        conn.close('idle-timeout')
-      }
+      outbound += conn.unsent
+      conn.checkDeadlines(now, limits)
     }
     // The backstop for many queues each under OUTBOUND_CHECK_BYTES.
     this.shedOutbound(outbound)
@@ -224,7 +198,7 @@ export class Server implements EnetServer, TransportHost {
     this.outboundCheck ??= setTimeout(() => {
       this.outboundCheck = undefined
       let total = 0
-      for (const conn of this.manager) if (conn instanceof TcpConnection) total += conn.unsent
+      for (const conn of this.manager) total += conn.unsent
       this.shedOutbound(total)
     }, OUTBOUND_CHECK_MS).unref()
   }
@@ -233,8 +207,8 @@ export class Server implements EnetServer, TransportHost {
   private shedOutbound(total: number): void {
     const budget = this.config.limits.maxOutboundTotalBytes
     if (total <= budget) return
-    const tcp = [...this.manager].filter((c): c is TcpConnection => c instanceof TcpConnection && c.unsent > 0).sort((a, b) => b.unsent - a.unsent)
-    for (const conn of tcp) {
+    const queued = [...this.manager].filter((c) => c.unsent > 0).sort((a, b) => b.unsent - a.unsent)
+    for (const conn of queued) {
       if (total <= budget) break
       total -= conn.unsent
       this.counters['closed.outbound-budget']++
@@ -244,29 +218,13 @@ export class Server implements EnetServer, TransportHost {
   }
 
   async inject(opts: InjectOptions): Promise<Reply[]> {
-    const conn = new InjectConnection(opts.protocol ?? 'tcp', {
-      address: opts.remote?.address ?? '127.0.0.1',
-      port: opts.remote?.port ?? 0,
-      family: opts.remote?.family ?? 'IPv4',
-    })
-    await this.dispatcher.run(conn, opts.msgId, Buffer.from(toBuffer(opts.data)))
-    conn.close('server-close')
-    return conn.replies
+    return inject(this.dispatcher, opts)
   }
 
   reconfigure(next: EnetConfig): string[] {
     const { changed, restartNeeded } = diffConfig(this.config, next)
-    const bindKeys = changed.filter((k) => /^(tcp|udp)\.(host|port)$/.test(k))
-    const restart = [...restartNeeded, ...bindKeys]
-    // Settings that cannot change live keep their old value until a restart.
-    const { tcp, udp } = this.config
-    const applied: EnetConfig = {
-      ...next,
-      name: this.config.name,
-      admin: this.config.admin,
-      tcp,
-      udp: { ...next.udp, enabled: udp.enabled, host: udp.host, port: udp.port, codec: udp.codec, maxPeers: udp.maxPeers },
-    }
+    // Settings that cannot change live keep their running value until a restart.
+    const applied = liveConfig(this.config, next)
     if (changed.some((k) => k === 'heartbeat' || k.startsWith('heartbeat.'))) {
       try {
         this.heartbeat.apply(next.heartbeat)
@@ -280,11 +238,11 @@ export class Server implements EnetServer, TransportHost {
     this.dispatcher.config = applied
     if (this.log.level !== applied.log.level) this.log.level = applied.log.level
     if (changed.includes('limits.maxPacketSize')) {
-      for (const conn of this.manager) if (conn instanceof TcpConnection) conn.decoder.maxPacketSize = applied.limits.maxPacketSize
+      for (const conn of this.manager) conn.limitsChanged(applied.limits)
     }
     if (changed.some((k) => k.startsWith('limits.')) && this.state === 'listening') this.startSweeper()
     if (changed.some((k) => k.startsWith('udp.'))) this.udp?.reconfigure()
-    return restart
+    return restartNeeded
   }
 
   close(): Promise<void> {

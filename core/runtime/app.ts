@@ -9,6 +9,7 @@ import { describe } from '../errors.ts'
 import { PluginHost, entryFile } from './plugin/host.ts'
 import { DebouncedWatcher } from './plugin/watcher.ts'
 import { Server } from '../engine/server.ts'
+import { callHook } from '../hooks.ts'
 import { existsSync } from 'node:fs'
 import { AdminSocket, localAdmin } from './admin.ts'
 import type { ClusterBus } from '../types.ts'
@@ -115,14 +116,7 @@ export class App {
   }
 
   private configEvent(e: ConfigReload): ConfigReload {
-    const hook = this.server.hooks.onConfigEvent
-    if (hook.taps.length > 0) {
-      try {
-        hook.call(e)
-      } catch (err) {
-        this.server.log.error({ err, hook: 'onConfigEvent' }, 'onConfigEvent tap threw')
-      }
-    }
+    callHook(this.server.hooks, 'onConfigEvent', this.server.log, e)
     return e
   }
 

@@ -5,6 +5,7 @@ import net from 'node:net'
 import { toBuffer, type FrameCodec, type FrameDecoder } from '../wire/codec.ts'
 import { BaseConnection } from '../engine/connection.ts'
 import { EnetError, describe } from '../errors.ts'
+import type { EnetConfig } from '../config.ts'
 import type { CloseReason, Payload } from '../types.ts'
 import { OUTBOUND_CHECK_BYTES, type TransportHost } from './context.ts'
 import { replyBatch } from './reply-batch.ts'
@@ -107,8 +108,21 @@ export class TcpConnection extends BaseConnection {
     return localAddress === undefined || localPort === undefined ? undefined : { address: localAddress, port: localPort }
   }
 
+  override checkDeadlines(now: number, limits: EnetConfig['limits']): void {
+    if (this.partialSince !== 0 && now - this.partialSince > limits.frameTimeoutMs) {
+      this.host.rlog.warn('frame-timeout', { conn: this.id, remote: `${this.remote.address}:${this.remote.port}`, ms: limits.frameTimeoutMs }, 'closing connection: frame not completed in time')
+      this.close('frame-timeout')
+    } else {
+      super.checkDeadlines(now, limits)
+    }
+  }
+
+  override limitsChanged(limits: EnetConfig['limits']): void {
+    this.decoder.maxPacketSize = limits.maxPacketSize
+  }
+
   /** Bytes written and not yet taken by the kernel, with the replies gathered for this read. */
-  get unsent(): number {
+  override get unsent(): number {
     return replyBatch.owner === this ? this.socket.writableLength + replyBatch.bytes : this.socket.writableLength
   }
 

@@ -301,3 +301,26 @@ describe('the hooks object', () => {
     expect((s.hooks.beforeHandle as unknown as { _args: string[] })._args).toEqual(['req'])
   })
 })
+
+describe('callHook', () => {
+  it('logs a throwing observer tap once, naming the hook, and returns to the caller', async () => {
+    const { callHook, createHooks } = await import('../../core/hooks.ts')
+    const hooks = createHooks()
+    const lines: Array<{ obj: { hook?: string; err?: Error }; msg: string }> = []
+    const log = { error: (obj: object, msg: string) => void lines.push({ obj, msg }) }
+    // No tap: nothing runs, nothing logged.
+    callHook(hooks, 'onPluginMessage', log, 'x:y', 1)
+    expect(lines).toEqual([])
+    const seen: unknown[] = []
+    hooks.onPluginMessage.tap('first', (topic, payload) => void seen.push([topic, payload]))
+    hooks.onPluginMessage.tap('broken', () => {
+      throw new Error('observer broke')
+    })
+    expect(() => callHook(hooks, 'onPluginMessage', log, 'x:y', 2)).not.toThrow()
+    expect(seen).toEqual([['x:y', 2]])
+    expect(lines).toHaveLength(1)
+    expect(lines[0]!.msg).toBe('onPluginMessage tap threw')
+    expect(lines[0]!.obj.hook).toBe('onPluginMessage')
+    expect(lines[0]!.obj.err?.message).toBe('observer broke')
+  })
+})

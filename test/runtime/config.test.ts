@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { diffConfig, envPatch, resolveConfig } from '../../core/config.ts'
+import { diffConfig, envPatch, liveConfig, resolveConfig } from '../../core/config.ts'
 import { loadConfig } from '../../core/runtime/config-file.ts'
 import { EnetError } from '../../core/errors.ts'
 import type { Outcome } from '../../core/types.ts'
@@ -234,8 +234,15 @@ describe('diffConfig', () => {
     })
     const { changed, restartNeeded } = diffConfig(a, b)
     expect(changed.sort()).toEqual(['limits.handlerTimeoutMs', 'log.level', 'plugins.options.heartbeat', 'tcp.codec', 'tcp.port', 'udp.maxPeers'].sort())
-    expect(restartNeeded.sort()).toEqual(['tcp.codec', 'udp.maxPeers'])
+    expect(restartNeeded.sort()).toEqual(['tcp.codec', 'tcp.port', 'udp.maxPeers'])
     expect(diffConfig(a, resolveConfig({}))).toEqual({ changed: [], restartNeeded: [] })
+    // What a live reload applies: the new live keys, the running value of the rest.
+    const live = liveConfig(a, b)
+    expect(live.tcp).toEqual(a.tcp)
+    expect(live.udp.maxPeers).toBe(a.udp.maxPeers)
+    expect(live.limits.handlerTimeoutMs).toBe(100)
+    expect(diffConfig(a, live).restartNeeded).toEqual([])
+    expect(a.tcp.port).toBe(6430)
   })
 
   it('sees a changed plugin option deep inside', () => {

@@ -5,7 +5,7 @@
 import { basename } from 'node:path'
 import type { EnetConfig } from '../../config.ts'
 import { EnetError, toError, type ErrorCode } from '../../errors.ts'
-import type { PluginEvent } from '../../hooks.ts'
+import { callHook, type PluginEvent } from '../../hooks.ts'
 import { importFresh } from '../loader.ts'
 import { withMiddleware } from '../../engine/middleware.ts'
 import { compileTable, type Route } from '../../engine/router.ts'
@@ -318,13 +318,7 @@ export class PluginHost {
     } else {
       this.server.log.info(line, `plugin ${e.outcome}`)
     }
-    if (this.server.hooks.onPluginEvent.taps.length > 0) {
-      try {
-        this.server.hooks.onPluginEvent.call(e)
-      } catch (err) {
-        this.server.log.error({ err, hook: 'onPluginEvent' }, 'onPluginEvent tap threw')
-      }
-    }
+    callHook(this.server.hooks, 'onPluginEvent', this.server.log, e)
   }
 
   private record(name: string, dir: string): PluginRecord {

@@ -3,7 +3,7 @@
 import type { Logger } from 'pino'
 import { withTimeout } from '../../engine/deadline.ts'
 import { EnetError } from '../../errors.ts'
-import type { ServerHooks } from '../../hooks.ts'
+import { callHook, type ServerHooks } from '../../hooks.ts'
 import type { InflightTracker, Route } from '../../engine/router.ts'
 import type { PluginContext, PluginDefinition, PluginServer } from '../../types.ts'
 import { VersionTaps } from './taps.ts'
@@ -63,15 +63,7 @@ export class PluginVersion implements InflightTracker {
         timers.delete(t)
       },
       onDispose: (fn: () => void | Promise<void>) => void this.disposers.push(fn),
-      emit: (topic: string, payload?: unknown) => {
-        const hook = deps.hooks.onPluginMessage
-        if (hook.taps.length === 0) return
-        try {
-          hook.call(`${name}:${topic}`, payload)
-        } catch (err) {
-          deps.log.error({ err, plugin: name, topic }, 'onPluginMessage tap threw')
-        }
-      },
+      emit: (topic: string, payload?: unknown) => callHook(deps.hooks, 'onPluginMessage', deps.log, `${name}:${topic}`, payload),
       use: <T>(plugin: string) => deps.use(name, plugin) as T,
       requireAddressValidation: () => {
         if (this.disposed) return
