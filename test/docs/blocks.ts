@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url))
 
-export const KINDS = ['plugin', 'config', 'client', 'typecheck', 'commands', 'session', 'members', 'pinned'] as const
+export const KINDS = ['plugin', 'config', 'client', 'typecheck', 'commands', 'session', 'members', 'pinned', 'file'] as const
 export type Kind = (typeof KINDS)[number]
 
 export interface Block {

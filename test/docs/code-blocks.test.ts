@@ -22,6 +22,7 @@
 //             shown line somewhere in the output.
 //   members   ts; an interface sketch: `of=FILE:TYPE` names the real type, whose members it must list.
 //   pinned    any; `by=TEST_FILE`: that test reads this doc and asserts on the block.
+//   file      any; `path=FILE`: the block is that repo file, verbatim (run it with a session block).
 //
 // A block with no check comment, or an unknown kind, fails the test.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -189,6 +190,12 @@ const checks: Record<(typeof KINDS)[number], (b: Block) => Promise<void>> = {
       .filter((x): x is string => x !== undefined)
       .sort()
     expect(shown, `${where(b)}: the members of ${m![2]}`).toEqual(real)
+  },
+
+  async file(b) {
+    const path = b.args.path?.[0]
+    expect(path, `${where(b)}: file path=FILE`).toBeDefined()
+    expect(b.text, `${where(b)}: the block is ${path} as it is`).toBe(readFileSync(join(REPO, path!), 'utf8'))
   },
 
   async pinned(b) {
