@@ -16,8 +16,8 @@ export interface EnetChild {
 }
 
 /** Starts `enet start --config FILE` on loopback ports 0, with no ENET_* overrides from this environment. */
-export function startEnetChild(configFile: string, opts: { cwd: string; onLine?: (line: string) => void; stderr?: 'pipe' | 'inherit'; env?: NodeJS.ProcessEnv }): EnetChild {
-  const child = spawn(process.execPath, [BIN, 'start', '--config', configFile, '--tcp', '127.0.0.1:0', '--udp', '127.0.0.1:0'], {
+export function startEnetChild(configFile: string, opts: { cwd: string; onLine?: (line: string) => void; stderr?: 'pipe' | 'inherit'; env?: NodeJS.ProcessEnv; args?: string[] }): EnetChild {
+  const child = spawn(process.execPath, [BIN, 'start', '--config', configFile, '--tcp', '127.0.0.1:0', '--udp', '127.0.0.1:0', ...(opts.args ?? [])], {
     cwd: opts.cwd,
     env: { ...process.env, ENET_TCP: '', ENET_UDP: '', ENET_LOG_LEVEL: '', ENET_PLUGINS: '', ...opts.env },
     stdio: ['ignore', 'pipe', opts.stderr ?? 'pipe'],

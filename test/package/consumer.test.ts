@@ -1,7 +1,9 @@
 // enet as a dependency of someone else's project: `npm pack`, install the
-// tarball into a new project outside this repo, then use it the three ways a
-// user does — plain Node ESM, TypeScript types, and `npx enet start` with the
-// project's own plugins and config plus the bundled heartbeat and locator.
+// tarball into a new project outside this repo, then use it the ways a user
+// does — plain Node ESM, TypeScript types, `npx enet start` with the project's
+// own plugins and config plus the bundled heartbeat and locator, a client
+// script, and the server embedded in a program. The project's files are the
+// blocks of docs/package.md, as shown there (only the ports become free ones).
 import { execFile, spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -10,11 +12,14 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { connect } from '../../core/client/index.ts'
-import { UdpClient } from '../helpers/udp.ts'
+import { parseBlocks } from '../docs/blocks.ts'
 import { until } from '../helpers/until.ts'
 
 const run = promisify(execFile)
+const DOC = 'docs/package.md'
+const [install, configBlock, pluginBlock, clientBlock, embedBlock] = parseBlocks(DOC).map((b) => b.text)
+/** The `// …` comments a block shows as its output, in order. */
+const shown = (block: string) => [...block.matchAll(/console\.log\(.*\/\/ (.+)$/gm)].map((m) => m[1]!.trim())
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const TSC = createRequire(import.meta.url).resolve('typescript/bin/tsc')
 const NPM_TIMEOUT_MS = 180_000
@@ -31,8 +36,12 @@ beforeAll(async () => {
   mkdirSync(app)
   await run('npm', ['pack', '--silent', '--pack-destination', tmp], { cwd: ROOT, timeout: NPM_TIMEOUT_MS })
   const tarball = readdirSync(tmp).find((f) => f.endsWith('.tgz'))!
-  write('package.json', JSON.stringify({ name: 'consumer-app', private: true, type: 'module', dependencies: { '@enetjs/enet': `file:../${tarball}` } }, null, 2))
-  await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--silent'], { cwd: app, timeout: NPM_TIMEOUT_MS })
+  write('package.json', JSON.stringify({ name: 'consumer-app', private: true, type: 'module' }, null, 2))
+  // The doc's `npm install @enetjs/enet`, from the tarball (it is not on the registry).
+  expect(install).toMatch(/^npm install @enetjs\/enet$/m)
+  await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--silent', `../${tarball}`], { cwd: app, timeout: NPM_TIMEOUT_MS })
+  write('enet.config.ts', configBlock!.replace(/port: 6430/g, 'port: 0'))
+  write('plugins/greet/index.ts', pluginBlock!)
 }, NPM_TIMEOUT_MS * 2)
 
 afterAll(() => {
@@ -128,19 +137,8 @@ defineConfig({ limits: { maxConn: 'many' } })
     expect(r.stdout).toBe('')
   }, 120_000)
 
-  it("npx enet start serves the project's plugins and config, and the bundled heartbeat and locator", async () => {
-    write('enet.config.ts', `import { defineConfig } from '@enetjs/enet'
-export default defineConfig({
-  name: 'consumer',
-  tcp: { host: '127.0.0.1', port: 0 },
-  udp: { host: '127.0.0.1', port: 0 },
-  admin: { socket: false },
-  plugins: { bundled: ['heartbeat', 'locator'] },
-})
-`)
-    write('plugins/echo/index.ts', `import { definePlugin } from '@enetjs/enet'
-export default definePlugin({ name: 'echo', routes: { 1: (req) => void req.reply(1, 'app:' + req.text()) } })
-`)
+  it("npx enet start serves the project's plugins and config and the bundled heartbeat and locator; the doc's client script talks to it", async () => {
+    expect(install).toMatch(/^npx enet start /m)
     // Its own process group: the stop signal reaches npx and the server it runs, as Ctrl-C does.
     const child = spawn('npx', ['--no-install', 'enet', 'start'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
     let out = ''
@@ -153,20 +151,11 @@ export default definePlugin({ name: 'echo', routes: { 1: (req) => void req.reply
       const [, tcpPort, udpPort] = /enet listening tcp \S+:(\d+) udp \S+:(\d+)/.exec(out) ?? []
       expect(tcpPort, err).toBeDefined()
       const names = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((l) => l.msg === 'plugin loaded').map((l) => l.plugin).sort()
-      expect(names).toEqual(['echo', 'heartbeat', 'locator'])
+      expect(names).toEqual(['greet', 'heartbeat', 'locator'])
 
-      const client = connect(`tcp://127.0.0.1:${tcpPort}`)
-      try {
-        expect((await client.request(1, 'hi')).data.toString()).toBe('app:hi')
-        const node = await UdpClient.open(Number(udpPort))
-        await node.send(10, '127.0.0.1:7001')
-        let listed = ''
-        for (let i = 0; i < 50 && !listed.includes('127.0.0.1:7001'); i++) listed = (await client.request(11, '', { replyId: 10 })).data.toString()
-        expect(listed).toBe('127.0.0.1:7001 ')
-        await node.close()
-      } finally {
-        await client.close()
-      }
+      write('client.mjs', clientBlock!.replace('tcp://127.0.0.1:6430', `tcp://127.0.0.1:${tcpPort}`).replace('udp://127.0.0.1:6430', `udp://127.0.0.1:${udpPort}`))
+      const { stdout } = await run(process.execPath, ['client.mjs'], { cwd: app, timeout: 20_000 })
+      expect(stdout.split('\n').map((l) => l.trim()).filter(Boolean)).toEqual(shown(clientBlock!))
     } finally {
       process.kill(-child.pid!, 'SIGTERM')
     }
@@ -175,4 +164,12 @@ export default definePlugin({ name: 'echo', routes: { 1: (req) => void req.reply
     expect(out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l).msg)).toContain('closed')
     expect(err).toBe('')
   }, 60_000)
+
+  it("the doc's app.mjs embeds the server with the project's config and plugins", async () => {
+    write('app.mjs', embedBlock!)
+    const { stdout } = await run(process.execPath, ['app.mjs'], { cwd: app, timeout: 30_000, env: { ...process.env, ENET_LOG_LEVEL: 'silent' } })
+    const lines = stdout.split('\n').filter((l) => l && !l.startsWith('{'))
+    expect(lines[0]).toBe(shown(embedBlock!)[0])
+    expect(lines[1]).toBe('greet v1, heartbeat v1, locator v1')
+  })
 })
