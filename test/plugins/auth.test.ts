@@ -226,7 +226,7 @@ describe('demo', () => {
     let stderr = ''
     child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s))
     child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s))
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
     clearTimeout(timer)
     expect(stderr).toBe('')
@@ -236,5 +236,5 @@ describe('demo', () => {
     expect(stdout).toContain('warning: heartbeat dropped: authentication failed (malformed)')
     expect(stdout).toMatch(/where is "movie\.mp4"\? 127\.0\.0\.1:\d+\n/)
     expect(stdout.trim().split('\n').at(-1)).toMatch(/done: every step went as expected/)
-  })
+  }, 90_000)
 })
