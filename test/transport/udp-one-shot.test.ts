@@ -101,6 +101,16 @@ describe('one-shot UDP sessions', () => {
     expect(t.byPort(consumer.localPort)).toHaveLength(1)
   })
 
+  it('udp.oneShotIdleMs applies live: lowered on a running server, a waiting one-shot session ends by the new number', async () => {
+    const { server, udpPort } = await h.start({ udp: { oneShotIdleMs: 60_000 } }, (s) => s.route(10, () => {}))
+    await sendOnce(udpPort, goDatagram(10, '127.0.0.1:9003'))
+    await until(() => server.connections.size === 1)
+    const cur = server.config
+    expect(server.reconfigure(resolveConfig({ ...cur, udp: { ...cur.udp, oneShotIdleMs: 50 } }))).toEqual([])
+    await until(() => server.counters['closed.one-shot-timeout'] === 1, 2_000, 'the session ended by the new timeout')
+    expect(server.connections.size).toBe(0)
+  })
+
   it('udp.oneShotIdleMs is validated with the key named', () => {
     expect(() => resolveConfig({ udp: { oneShotIdleMs: 0 } })).toThrow(/udp\.oneShotIdleMs/)
   })
