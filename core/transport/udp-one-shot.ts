@@ -3,8 +3,10 @@
 // second and closes it, so each beat is such a session; kept for the full
 // idle timeout (60 s), 1,000 producers would hold 60,000 sessions. They end
 // after `udp.oneShotIdleMs` instead, and are the first to go when
-// `udp.maxPeers` is full. A second datagram, or anything the server sends to
-// the source, makes it an ordinary session with the ordinary idle timeout.
+// `udp.maxPeers` is full. A second datagram, or a reply on the session, makes
+// it an ordinary session with the ordinary idle timeout; a datagram the server
+// sends to the address unasked (a locate query to where a node beat from)
+// does not, as that port may be closed already.
 import type { CloseReason } from '../types.ts'
 
 export interface OneShotPeer {

@@ -247,6 +247,8 @@ export class UdpTransport {
   /** Every datagram the server sends passes the destination's byte budget. */
   sendTo(buf: Buffer, port: number, address: string, peer?: UdpPeer): boolean {
     if (this.socket === null) return false
+    // A reply on the session (conn.send) shows a conversation; a datagram sent to the address (sendUdp, a locate query) does not.
+    const onSession = peer !== undefined
     peer ??= this.peers.get(`${address}:${port}`)
     const budget = peer?.budget ?? this.loose.get(`${address}:${port}`)
     const ipBudget = peer === undefined ? this.perIp.get(address) : peer.validated ? null : peer.ipBudget
@@ -264,7 +266,7 @@ export class UdpTransport {
       return false
     }
     this.socket.send(buf, port, address)
-    if (peer?.oneShot) this.oneShot.keep(peer)
+    if (onSession && peer!.oneShot) this.oneShot.keep(peer!)
     return true
   }
 

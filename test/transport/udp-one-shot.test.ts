@@ -4,6 +4,7 @@
 // timeout and their sessions.
 import { describe, expect, it } from 'vitest'
 import { resolveConfig } from '../../core/config.ts'
+import type { Server } from '../../core/engine/server.ts'
 import type { CloseReason, Connection } from '../../core/types.ts'
 import { GoConsumer, goDatagram, sendOnce } from '../helpers/go-demo.ts'
 import { useHarness } from '../helpers/server.ts'
@@ -99,6 +100,18 @@ describe('one-shot UDP sessions', () => {
     expect([...t.stopped.values()].every((r) => r === 'evicted')).toBe(true)
     expect((await consumer.request(11, '')).text).toBe('a:1 ')
     expect(t.byPort(consumer.localPort)).toHaveLength(1)
+  })
+
+  it('a datagram the server sends to the address unasked (sendUdp, as a locate query) leaves the session one-shot', async () => {
+    let server!: Server
+    const h2 = await h.start({ udp: { oneShotIdleMs: 100 } }, (s) => {
+      server = s
+      s.route(10, (req) => void s.sendUdp(req.remote.address, req.remote.port, 20, 'movie.mp4'))
+    })
+    const c = await h.udp(h2.udpPort)
+    await c.send(10, '127.0.0.1:9004')
+    expect((await c.waitFrames(1))[0]).toMatchObject({ msgId: 20, text: 'movie.mp4' })
+    await until(() => server.counters['closed.one-shot-timeout'] === 1, 2_000, 'the session ended as one-shot')
   })
 
   it('udp.oneShotIdleMs applies live: lowered on a running server, a waiting one-shot session ends by the new number', async () => {
