@@ -5,7 +5,13 @@ import { definePlugin, rateLimited } from '@enetjs/enet'
 import { verifyMessage, type VerifyResult } from './auth.ts'
 import { listPageOf, MAX_NODE_LENGTH, MSG, parseNode } from './msg.ts'
 import { createState, Registry, upgradeState, type HeartbeatEventName, type HeartbeatEvents, type HeartbeatState, type HeartbeatStats, type NodeInfo } from './registry.ts'
+import { randomBytes } from 'node:crypto'
+import { hostname } from 'node:os'
+import { ClusterStore } from './cluster-store.ts'
+import { RedisStore } from './redis-store.ts'
+import { BusHub, checkStore, type Bus, type SharedStore } from './store.ts'
 
+export type { Bus } from './store.ts'
 export type { BeatSocket, ExpiredEvent, HeartbeatEvents, HeartbeatStats, NodeInfo, NodeSource } from './registry.ts'
 
 /** Node authentication, when a secret is configured: checks a signed payload (docs/auth.md). */
@@ -32,13 +38,27 @@ export interface HeartbeatApi {
   parseNode(text: string): string | null
   /** Null unless `secret` is set; the locator checks its answers with it, so the secret is configured once. */
   readonly auth: NodeAuth | null
-  /** Counters since the first load, and how many subscriptions are live. */
-  stats(): Readonly<HeartbeatStats & { live: number; subscribers: Record<HeartbeatEventName, number> }>
+  /**
+   * Messages to the other instances sharing this registry (Redis, or the
+   * workers of `--workers`); null when the registry is this process's alone.
+   * Subscriptions survive a reload of heartbeat.
+   */
+  readonly bus: Bus | null
+  /** Counters since the first load, how many subscriptions are live, and the shared store's counters if there is one. */
+  stats(): Readonly<HeartbeatStats & { live: number; subscribers: Record<HeartbeatEventName, number>; store?: Record<string, number | boolean | string> }>
 }
 
 /** This version's registry, by context: module scope belongs to one version, ctx.data to all. */
 const registries = new WeakMap<object, Registry>()
 const auths = new WeakMap<object, NodeAuth | null>()
+const stores = new WeakMap<object, SharedStore | null>()
+
+/** A store URL as logged: the password never. */
+function redacted(url: URL): string {
+  const u = new URL(url.href)
+  if (u.password) u.password = '***'
+  return u.href
+}
 
 const defaults = {
   /** A node silent for this long is dropped. */
@@ -59,6 +79,10 @@ const defaults = {
   secret: undefined as string | undefined,
   /** A signed message whose timestamp is further than this from the server's clock is refused. */
   maxSkewMs: 30_000,
+  /** 'memory': this process's registry (shared by the workers of --workers through the primary). 'redis://host:port/db': shared through Redis by every instance that names it. */
+  store: 'memory',
+  /** Prefix of the Redis keys and channel: instances with the same store and prefix share one registry. */
+  storePrefix: 'enet:heartbeat',
 }
 
 export default definePlugin<typeof defaults, HeartbeatApi>({
@@ -80,8 +104,13 @@ export default definePlugin<typeof defaults, HeartbeatApi>({
     }
     if (!Number.isInteger(ctx.options.replyId) || ctx.options.replyId < 0 || ctx.options.replyId > 0xffffffff) throw new TypeError(`heartbeat: replyId must be a msgId (0 to 2^32-1), got ${JSON.stringify(ctx.options.replyId)}`)
     if (!Number.isInteger(maxSkewMs) || maxSkewMs < 1) throw new TypeError(`heartbeat: maxSkewMs must be a positive integer, got ${JSON.stringify(maxSkewMs)}`)
-    const data = ctx.data as { state?: HeartbeatState }
+    const storeUrl = checkStore(ctx.options.store)
+    if (typeof ctx.options.storePrefix !== 'string' || !/^[\w:.-]{1,100}$/.test(ctx.options.storePrefix)) throw new TypeError(`heartbeat: storePrefix must be 1-100 characters of letters, digits, _ : . -, got ${JSON.stringify(ctx.options.storePrefix)}`)
+    const data = ctx.data as { state?: HeartbeatState; hub?: BusHub; instance?: string }
     const state = upgradeState((data.state ??= createState()))
+    // Both outlive this version: dependents' bus subscriptions, and the name other instances know this one by.
+    const hub = (data.hub ??= new BusHub())
+    const instance = (data.instance ??= `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`)
     const replay = state.replay
     const auth: NodeAuth | null =
       secret === undefined ? null : { maxSkewMs, verify: (msgId, bytes, queryId) => verifyMessage(secret, msgId, bytes, { maxSkewMs, replay, queryId }) }
@@ -94,6 +123,15 @@ export default definePlugin<typeof defaults, HeartbeatApi>({
     ctx.onDispose(() => registry.dispose())
     // Other plugins and the app hear of expiry through the onPluginMessage hook too ('heartbeat:expired').
     registry.on('expired', (e) => ctx.emit('expired', e), { signal: ctx.signal })
+    let store: SharedStore | null = null
+    if (storeUrl !== 'memory') store = new RedisStore(storeUrl, ctx.options.storePrefix, instance, registry, hub, ctx.log)
+    else if (ctx.server.cluster !== null) store = new ClusterStore(ctx.server.cluster, registry, hub, ctx.log)
+    if (store !== null) {
+      const s = store
+      ctx.onDispose(() => s.close())
+      ctx.log.info({ store: s.kind, ...(s.kind === 'redis' && { url: redacted(storeUrl as URL), prefix: ctx.options.storePrefix }) }, 'registry shared')
+    }
+    stores.set(ctx, store)
     registries.set(ctx, registry)
     if (ctx.version > 1) ctx.log.info({ nodes: registry.size }, 'registry carried over')
     return {
@@ -106,11 +144,13 @@ export default definePlugin<typeof defaults, HeartbeatApi>({
       on: (event, fn, opts) => registry.on(event, fn, opts),
       parseNode,
       auth,
+      bus: store === null ? null : hub,
       stats: () => ({
         ...state.stats,
         authFailed: { ...state.stats.authFailed },
         live: state.nodes.size,
         subscribers: { registered: state.listeners.registered.size, expired: state.listeners.expired.size },
+        ...(store !== null && { store: store.stats() }),
       }),
     }
   },
@@ -121,6 +161,7 @@ export default definePlugin<typeof defaults, HeartbeatApi>({
     const { udpListBytes, tcpListBytes } = ctx.options
     const auth = auths.get(ctx)!
     const stats = registry.state.stats
+    const store = stores.get(ctx)!
     return {
       [MSG.register](req) {
         let body = req.data
@@ -139,7 +180,8 @@ export default definePlugin<typeof defaults, HeartbeatApi>({
           limited.warn('bad-node', { remote: `${req.remote.address}:${req.remote.port}`, bytes: body.length, bad: stats.bad }, 'bad heartbeat payload dropped: expected host:port')
           return
         }
-        registry.beat(node, { protocol: req.conn.protocol, address: req.remote.address, port: req.remote.port, connId: req.conn.id })
+        const from = { protocol: req.conn.protocol, address: req.remote.address, port: req.remote.port, connId: req.conn.id }
+        if (registry.beat(node, from) !== 'refused') store?.beat(node, from)
       },
       [MSG.list](req) {
         const page = listPageOf(req.data)

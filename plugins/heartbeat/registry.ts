@@ -6,6 +6,10 @@
 // beat (a refresh deletes and re-inserts), so with one TTL for all nodes the
 // first entry is always the next to expire. A beat is O(1); the timer fires at
 // the first entry's deadline, expires what is due and re-arms for the next.
+//
+// With a shared store (store.ts) this registry is the instance's mirror: beats
+// taken here are `local`, beats heard from other instances are mirrored with
+// the time they have left, and node lists are always served from here.
 import type { Logger } from 'pino'
 import type { RateLimitedLog } from '@enetjs/enet'
 import { ReplayCache, type AuthFailure } from './auth.ts'
@@ -41,6 +45,8 @@ export interface NodeInfo {
   readonly lastSeen: number
   /** Time left before the node expires, if it stays silent. */
   readonly expiresInMs: number
+  /** Its beats reach this instance (false: mirrored from another instance through the store). */
+  readonly local: boolean
 }
 
 export interface ExpiredEvent {
@@ -80,6 +86,8 @@ interface Entry {
   moves?: number
   /** Two beats in a row came from one source. */
   kept?: boolean
+  /** The instance its beats reach; null for this one. */
+  owner: string | null
 }
 
 /** What lives in ctx.data and survives a reload. */
@@ -102,6 +110,7 @@ export function createState(): HeartbeatState {
 
 /** A state made by a version of this plugin from before node authentication lacks its fields. */
 export function upgradeState(state: HeartbeatState): HeartbeatState {
+  for (const e of state.nodes.values()) e.owner ??= null
   state.replay ??= new ReplayCache()
   state.stats.authFailed ??= { 'bad-tag': 0, replay: 0, skew: 0, malformed: 0 }
   return state
@@ -117,6 +126,10 @@ export type BeatResult = 'registered' | 'refreshed' | 'refused'
 export class Registry {
   private timer: NodeJS.Timeout | null = null
   private disposed = false
+  /** beatAt of the entry inserted last: a mirrored beat older than it breaks the order (see reorder). */
+  private tailAt = -Infinity
+  /** A mirrored entry went in out of deadline order; reorder() before the timer relies on it. */
+  private unordered = false
 
   constructor(
     readonly state: HeartbeatState,
@@ -127,6 +140,10 @@ export class Registry {
 
   get size(): number {
     return this.state.nodes.size
+  }
+
+  get ttlMs(): number {
+    return this.opts.ttlMs
   }
 
   beat(node: string, from: NodeSource): BeatResult {
@@ -141,7 +158,9 @@ export class Registry {
       old.from = from
       old.lastSeen = Date.now()
       old.beatAt = now
+      old.owner = null
       nodes.set(node, old)
+      this.tailAt = now
       stats.refreshed++
       // The timer is armed for the first entry; it re-arms itself when it fires.
       if (this.timer === null) this.arm()
@@ -153,13 +172,92 @@ export class Registry {
       return 'refused'
     }
     const wall = Date.now()
-    const entry: Entry = { node, from, firstSeen: wall, lastSeen: wall, beatAt: now }
+    const entry: Entry = { node, from, firstSeen: wall, lastSeen: wall, beatAt: now, owner: null }
     nodes.set(node, entry)
+    this.tailAt = now
     stats.registered++
     this.limited.info('registered', { node, from: `${from.protocol}://${from.address}:${from.port}` }, 'node registered')
     if (this.timer === null) this.arm()
     this.emit('registered', this.info(entry, now))
     return 'registered'
+  }
+
+  /**
+   * A beat heard from another instance (`owner`), `remainingMs` before it
+   * expires there (the TTL for a fresh beat; less for a snapshot or a
+   * re-published node). An older beat than the one known here is ignored.
+   */
+  mirror(node: string, from: NodeSource, owner: string, remainingMs = this.opts.ttlMs): BeatResult | 'stale' {
+    const { nodes, stats } = this.state
+    const now = performance.now()
+    const beatAt = now + Math.min(remainingMs, this.opts.ttlMs) - this.opts.ttlMs
+    if (beatAt + this.opts.ttlMs <= now) return 'stale'
+    const old = nodes.get(node)
+    if (old !== undefined) {
+      if (old.beatAt >= beatAt) return 'stale'
+      nodes.delete(node)
+      old.from = from
+      old.owner = owner
+      old.lastSeen = Date.now() - Math.round(now - beatAt)
+      old.beatAt = beatAt
+      this.append(old)
+      stats.refreshed++
+      return 'refreshed'
+    }
+    if (nodes.size >= this.opts.maxNodes) {
+      stats.refused++
+      this.limited.warn('refused', { node, owner, maxNodes: this.opts.maxNodes, refused: stats.refused }, 'node refused: maxNodes reached')
+      return 'refused'
+    }
+    const seen = Date.now() - Math.round(now - beatAt)
+    const entry: Entry = { node, from, firstSeen: seen, lastSeen: seen, beatAt, owner }
+    this.append(entry)
+    stats.registered++
+    this.limited.info('registered', { node, owner }, 'node registered (through the store)')
+    this.emit('registered', this.info(entry, now))
+    return 'registered'
+  }
+
+  /** After a batch of mirror() calls: restore deadline order if needed, and make sure the timer runs. */
+  settle(): void {
+    if (this.unordered) {
+      this.unordered = false
+      const sorted = [...this.state.nodes.values()].sort((a, b) => a.beatAt - b.beatAt)
+      this.state.nodes.clear()
+      for (const e of sorted) this.state.nodes.set(e.node, e)
+      this.tailAt = sorted.length ? sorted[sorted.length - 1]!.beatAt : -Infinity
+      this.arm()
+    } else if (this.timer === null) {
+      this.arm()
+    }
+  }
+
+  /**
+   * The store expired `node` (no beat reached it within the TTL). Dropped
+   * here only if this mirror's own deadline is as good as due: a beat taken
+   * here since then is on its way to the store and puts the node back.
+   */
+  dropIfDue(node: string, slackMs: number): boolean {
+    const e = this.state.nodes.get(node)
+    if (e === undefined) return false
+    const now = performance.now()
+    if (e.beatAt + this.opts.ttlMs - now > slackMs) return false
+    this.expire(e, now)
+    return true
+  }
+
+  /** The live nodes whose beats reach this instance, with their age: what it re-publishes to a store that lost them. */
+  owned(): Array<{ node: string; from: NodeSource; ageMs: number }> {
+    const now = performance.now()
+    const out: Array<{ node: string; from: NodeSource; ageMs: number }> = []
+    for (const e of this.state.nodes.values()) if (e.owner === null) out.push({ node: e.node, from: e.from, ageMs: Math.max(0, Math.round(now - e.beatAt)) })
+    return out
+  }
+
+  private append(e: Entry): void {
+    this.state.nodes.set(e.node, e)
+    if (e.beatAt < this.tailAt) this.unordered = true
+    else this.tailAt = e.beatAt
   }
 
   /** The wire text of msgId 11's reply: every live node followed by one space. */
@@ -232,12 +330,16 @@ export class Registry {
         this.timer.unref()
         return
       }
-      nodes.delete(e.node)
-      this.state.stats.expired++
-      const silentMs = Math.round(now - e.beatAt)
-      this.log.info({ node: e.node, from: `${e.from.protocol}://${e.from.address}:${e.from.port}`, silentMs, ttlMs: ttl }, 'node expired')
-      this.emit('expired', { node: e.node, from: e.from, silentMs })
+      this.expire(e, now)
     }
+  }
+
+  private expire(e: Entry, now: number): void {
+    this.state.nodes.delete(e.node)
+    this.state.stats.expired++
+    const silentMs = Math.round(now - e.beatAt)
+    this.log.info({ node: e.node, from: `${e.from.protocol}://${e.from.address}:${e.from.port}`, ...(e.owner !== null && { owner: e.owner }), silentMs, ttlMs: this.opts.ttlMs }, 'node expired')
+    this.emit('expired', { node: e.node, from: e.from, silentMs })
   }
 
   dispose(): void {
@@ -263,6 +365,6 @@ export class Registry {
 
   private info(e: Entry, now: number): NodeInfo {
     const socket: BeatSocket = e.kept === true ? 'kept' : (e.moves ?? 0) >= 2 ? 'per-beat' : 'unknown'
-    return { node: e.node, from: e.from, socket, firstSeen: e.firstSeen, lastSeen: e.lastSeen, expiresInMs: Math.max(0, Math.round(e.beatAt + this.opts.ttlMs - now)) }
+    return { node: e.node, from: e.from, socket, firstSeen: e.firstSeen, lastSeen: e.lastSeen, expiresInMs: Math.max(0, Math.round(e.beatAt + this.opts.ttlMs - now)), local: e.owner === null }
   }
 }

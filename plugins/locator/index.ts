@@ -7,6 +7,15 @@
 // heartbeat's API on each use, so a change applies without reloading this
 // plugin): queries carry a query id, `resource\nqid`, and an answer counts
 // only when signed for that id (docs/auth.md).
+//
+// With a shared registry (heartbeat's `bus`: Redis, or the workers of
+// --workers) a node may beat to another instance, and only that instance can
+// reach it: over the node's TCP connection, or from the UDP socket the node
+// beats to (a node takes datagrams only from its server's address). So a
+// locate asks its own nodes and publishes the query on the bus; each other
+// instance asks the nodes that beat to it and publishes, for a while, the
+// answers they send back. The asking instance checks a forwarded answer as
+// one of its own (signature for its query id, claims: 'live').
 import { randomBytes } from 'node:crypto'
 import dgram from 'node:dgram'
 import { definePlugin, type PluginContext, rateLimited } from '@enetjs/enet'
@@ -58,6 +67,11 @@ const defaults = {
 type Options = typeof defaults
 
 const lookupsByCtx = new WeakMap<object, Lookups>()
+/** This version's handling of one claim (msgId 21 data), by context: the route and the bus share it. */
+const claims = new WeakMap<object, (data: Buffer, remote: { address: string; port: number }, forwardable: boolean) => void>()
+
+/** Topics on heartbeat's bus. */
+const TOPIC = { query: 'locator:query', answer: 'locator:answer' } as const
 
 export default definePlugin<Options, LocatorApi>({
   name: 'locator',
@@ -70,7 +84,8 @@ export default definePlugin<Options, LocatorApi>({
     const data = ctx.data as { state?: LocatorState }
     const state = upgradeState((data.state ??= createState()))
     const heartbeat = () => ctx.use<HeartbeatApi>('heartbeat')
-    const ask = o.mode === 'broadcast' ? await broadcaster(ctx) : unicaster(ctx, heartbeat, state.stats)
+    const local = unicaster(ctx, heartbeat, state.stats)
+    const ask = o.mode === 'broadcast' ? await broadcaster(ctx) : sharedAsker(local, heartbeat)
     // Random, not a counter: an answer signed before a restart must not fit a query made after it.
     const newQueryId = () => (heartbeat().auth === null ? undefined : randomBytes(8).toString('hex'))
     const lookups = new Lookups(state, o, ctx.log, ask, newQueryId)
@@ -78,6 +93,20 @@ export default definePlugin<Options, LocatorApi>({
     ctx.onDispose(() => lookups.dispose())
     // The subscription ends with this version (ctx.signal aborts on dispose).
     heartbeat().on('expired', (e) => lookups.forget(e.node), { signal: ctx.signal })
+    const bus = heartbeat().bus
+    if (bus !== null && o.mode === 'unicast') {
+      bus.subscribe(
+        TOPIC.query,
+        (m) => {
+          const { resource, queryId } = m as { resource: string; queryId?: string }
+          if (typeof resource !== 'string' || !validResource(resource, Buffer.byteLength(resource))) return
+          forward(state, resource, o)
+          local(resource, typeof queryId === 'string' ? queryId : undefined)
+        },
+        { signal: ctx.signal },
+      )
+      bus.subscribe(TOPIC.answer, (m) => void claims.get(ctx)?.(Buffer.from(String((m as { data: string }).data), 'base64'), { address: 'bus', port: 0 }, false), { signal: ctx.signal })
+    }
     return {
       locate: (resource) => (validResource(resource, Buffer.byteLength(resource)) ? lookups.locate(resource) : Promise.resolve(null)),
       stats: () => ({ ...state.stats, authFailed: { ...state.stats.authFailed } }),
@@ -92,6 +121,47 @@ export default definePlugin<Options, LocatorApi>({
       stats.authFailed[reason]++
       limited.warn(`auth-${reason}`, { remote: `${remote.address}:${remote.port}`, reason, authFailed: stats.authFailed[reason] }, 'locate answer dropped: authentication failed')
     }
+    /** A claim from a node (forwardable), or one another instance forwarded over the bus. */
+    const claim = (data: Buffer, remote: { address: string; port: number }, forwardable: boolean): void => {
+      const heartbeat = ctx.use<HeartbeatApi>('heartbeat')
+      const auth = heartbeat.auth
+      let body = data
+      if (auth !== null) {
+        const signed = parseSigned(data)
+        if (signed === null) return refuse(remote, 'malformed')
+        body = signed.body
+      }
+      const answer = body.length <= MAX_ANSWER_BYTES ? parseAnswer(body.toString('utf8'), heartbeat.parseNode) : null
+      if (answer === null) {
+        stats.malformed++
+        limited.warn('malformed-answer', { remote: `${remote.address}:${remote.port}`, bytes: data.length, malformed: stats.malformed }, 'malformed locate answer dropped: expected resource\\nhost:port')
+        return
+      }
+      // Asked on behalf of another instance: the answer goes back over the bus, checked there.
+      if (forwardable && forwarding(lookups.state, answer.resource) && heartbeat.bus?.publish(TOPIC.answer, { data: data.toString('base64') })) {
+        stats.forwarded++
+        if (lookups.queryId(answer.resource) === undefined && !lookups.state.pending.has(answer.resource)) return
+      }
+      if (auth !== null) {
+        // The query id is found by the claimed name; the tag then proves the claim answers that very query.
+        const queryId = lookups.queryId(answer.resource)
+        if (queryId === undefined) {
+          stats.answers++
+          stats.late++
+          return
+        }
+        const v = auth.verify(MSG.answer, data, queryId)
+        if (!v.ok) return refuse(remote, v.reason)
+      }
+      if (ctx.options.claims === 'live' && heartbeat.get(answer.node) === undefined) {
+        stats.notLive++
+        limited.warn('not-live', { remote: `${remote.address}:${remote.port}`, node: answer.node, notLive: stats.notLive }, 'locate answer dropped: the node it names is not live')
+        return
+      }
+      const answered = lookups.answer(answer.resource, answer.node)
+      if (answered > 0) ctx.log.debug({ resource: answer.resource, node: answer.node, answered }, 'resource located')
+    }
+    claims.set(ctx, claim)
     return {
       [MSG.locate]: {
         // A locate waits up to timeoutMs: it must not hold up the requests behind it on its connection.
@@ -110,38 +180,7 @@ export default definePlugin<Options, LocatorApi>({
         },
       },
       [MSG.answer](req) {
-        const heartbeat = ctx.use<HeartbeatApi>('heartbeat')
-        const auth = heartbeat.auth
-        let body = req.data
-        if (auth !== null) {
-          const signed = parseSigned(req.data)
-          if (signed === null) return refuse(req.remote, 'malformed')
-          body = signed.body
-        }
-        const answer = body.length <= MAX_ANSWER_BYTES ? parseAnswer(body.toString('utf8'), heartbeat.parseNode) : null
-        if (answer === null) {
-          stats.malformed++
-          limited.warn('malformed-answer', { remote: `${req.remote.address}:${req.remote.port}`, bytes: req.data.length, malformed: stats.malformed }, 'malformed locate answer dropped: expected resource\\nhost:port')
-          return
-        }
-        if (auth !== null) {
-          // The query id is found by the claimed name; the tag then proves the claim answers that very query.
-          const queryId = lookups.queryId(answer.resource)
-          if (queryId === undefined) {
-            stats.answers++
-            stats.late++
-            return
-          }
-          const v = auth.verify(MSG.answer, req.data, queryId)
-          if (!v.ok) return refuse(req.remote, v.reason)
-        }
-        if (ctx.options.claims === 'live' && heartbeat.get(answer.node) === undefined) {
-          stats.notLive++
-          limited.warn('not-live', { remote: `${req.remote.address}:${req.remote.port}`, node: answer.node, notLive: stats.notLive }, 'locate answer dropped: the node it names is not live')
-          return
-        }
-        const answered = lookups.answer(answer.resource, answer.node)
-        if (answered > 0) ctx.log.debug({ resource: answer.resource, node: answer.node, answered }, 'resource located')
+        claim(req.data, req.remote, true)
       },
     }
   },
@@ -172,6 +211,8 @@ function unicaster(ctx: PluginContext<Options>, heartbeat: () => HeartbeatApi, s
     const name = queryText(resource, queryId)
     let asked = 0
     for (const n of heartbeat().nodes()) {
+      // A node that beats to another instance is asked by that instance (over the bus).
+      if (!n.local) continue
       for (const t of queryTargets(n, rawQueries)) {
         if (t.form === 'tcp') {
           const conn = ctx.server.connections.get(t.connId)
@@ -186,6 +227,36 @@ function unicaster(ctx: PluginContext<Options>, heartbeat: () => HeartbeatApi, s
     }
     return asked
   }
+}
+
+/** Its own nodes directly; the others through the instances they beat to, if the registry is shared. */
+function sharedAsker(local: (name: string, queryId: string | undefined) => number, heartbeat: () => HeartbeatApi): (name: string, queryId: string | undefined) => number {
+  return (resource, queryId) => {
+    let asked = local(resource, queryId)
+    const hb = heartbeat()
+    if (hb.bus === null) return asked
+    let remote = 0
+    for (const n of hb.nodes()) if (!n.local) remote++
+    if (remote > 0 && hb.bus.publish(TOPIC.query, { resource, ...(queryId !== undefined && { queryId }) })) asked += remote
+    return asked
+  }
+}
+
+/** Answers for `resource` are forwarded for one locate timeout after its query came over the bus. */
+function forward(state: LocatorState, resource: string, o: Options): void {
+  const f = state.forwarded
+  f.delete(resource)
+  // Bounded like the locates themselves: the oldest name goes first.
+  if (f.size >= o.maxPending) f.delete(f.keys().next().value!)
+  f.set(resource, performance.now() + o.timeoutMs)
+}
+
+function forwarding(state: LocatorState, resource: string): boolean {
+  const until = state.forwarded.get(resource)
+  if (until === undefined) return false
+  if (until > performance.now()) return true
+  state.forwarded.delete(resource)
+  return false
 }
 
 /** Option: the Go demo's way, one datagram to a broadcast address; the socket lives as long as this version. */

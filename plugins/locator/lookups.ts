@@ -30,6 +30,8 @@ export interface LocatorStats {
   bad: number
   /** Locates refused because maxPending names were already waiting. */
   busy: number
+  /** Claims sent back over the shared registry's bus to the instance that asked. */
+  forwarded: number
   cacheHits: number
   /** With node authentication: answers dropped, by reason (unsigned ones count as `malformed`). */
   authFailed: Record<AuthFailure, number>
@@ -43,6 +45,8 @@ export interface LocatorState {
   queryIds: Map<string, string>
   /** name → performance.now() of the last query wave for it. */
   waveAt: Map<string, number>
+  /** name → until when (performance.now()) claims for it go back over the bus: another instance asked. */
+  forwarded: Map<string, number>
   stats: LocatorStats
 }
 
@@ -52,7 +56,8 @@ export function createState(): LocatorState {
     cache: new Map(),
     queryIds: new Map(),
     waveAt: new Map(),
-    stats: { locates: 0, found: 0, notFound: 0, coalesced: 0, waves: 0, queries: 0, rawQueries: 0, answers: 0, malformed: 0, late: 0, notLive: 0, bad: 0, busy: 0, cacheHits: 0, authFailed: newAuthFailed() },
+    forwarded: new Map(),
+    stats: { locates: 0, found: 0, notFound: 0, coalesced: 0, waves: 0, queries: 0, rawQueries: 0, answers: 0, malformed: 0, late: 0, notLive: 0, bad: 0, busy: 0, forwarded: 0, cacheHits: 0, authFailed: newAuthFailed() },
   }
 }
 
@@ -62,6 +67,8 @@ const newAuthFailed = (): Record<AuthFailure, number> => ({ 'bad-tag': 0, replay
 export function upgradeState(state: LocatorState): LocatorState {
   state.queryIds ??= new Map()
   state.waveAt ??= new Map()
+  state.forwarded ??= new Map()
+  state.stats.forwarded ??= 0
   state.stats.authFailed ??= newAuthFailed()
   state.stats.notLive ??= 0
   state.stats.rawQueries ??= 0

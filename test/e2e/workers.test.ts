@@ -5,12 +5,16 @@
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import { adminRequest } from '../../core/runtime/admin.ts'
 import { FrameClient } from '../helpers/frames.ts'
 import { UdpClient } from '../helpers/udp.ts'
 import { startEnet, type EnetProcess } from '../helpers/enet-process.ts'
 import { until } from '../helpers/until.ts'
+import { startProducer } from '../../examples/producer.ts'
+
+const PLUGINS = fileURLToPath(new URL('../../plugins', import.meta.url))
 
 const cleanups: Array<() => unknown> = []
 afterEach(async () => {
@@ -32,7 +36,7 @@ export default definePlugin({
 })
 `
 
-async function project(): Promise<{ dir: string; sock: string; plugin: string }> {
+async function project(opts: { bundled?: boolean } = {}): Promise<{ dir: string; sock: string; plugin: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'enet-workers-'))
   cleanups.push(() => rm(dir, { recursive: true, force: true }))
   await mkdir(join(dir, 'plugins', 'who'), { recursive: true })
@@ -41,7 +45,7 @@ async function project(): Promise<{ dir: string; sock: string; plugin: string }>
   await writeFile(
     join(dir, 'enet.config.ts'),
     `import { defineConfig } from 'enet'
-export default defineConfig({ log: { level: 'info', pretty: false }, plugins: { debounceMs: 20 } })
+export default defineConfig({ log: { level: 'info', pretty: false }, plugins: { debounceMs: 20${opts.bundled ? `, dirs: [${JSON.stringify(PLUGINS)}, 'plugins'], options: { heartbeat: { ttlMs: 1000 } }` : ''} } })
 `,
   )
   return { dir, sock: join(dir, '.enet', 'admin.sock'), plugin }
@@ -118,6 +122,27 @@ describe('enet start --workers 2', () => {
     const served = await Promise.all(clients.map(async (c) => (await c.request(30, '0', 5_000)).text))
     expect(served.every((s) => s.startsWith('v2:'))).toBe(true)
     expect(new Set(served.map((s) => s.split(':')[1])).size).toBe(2)
+  })
+
+  it('without Redis the workers share one registry through the primary: a beat at worker 0 is listed by both; a locate at worker 1 reaches a node beating to worker 0', async () => {
+    const p = await project({ bundled: true })
+    const { tcp: tcpPort, udp: udpPort } = await start(p.dir)
+    const holder = await startProducer({ server: `127.0.0.1:${udpPort}`, intervalMs: 200, resources: ['movie.mp4'] })
+    cleanups.push(() => holder.stop())
+    // Connections go round-robin: among four, each worker serves some (told apart by msgId 30's pid).
+    const clients = await Promise.all(Array.from({ length: 4 }, () => tcp(tcpPort)))
+    const pidOf = await Promise.all(clients.map(async (c) => (await c.request(30, '0', 5_000)).text.split(':')[1]))
+    expect(new Set(pidOf).size).toBe(2)
+    for (const c of clients) {
+      let list = ''
+      const deadline = Date.now() + 5_000
+      while (!list.includes(holder.node) && Date.now() < deadline) list = (await c.request(11, '', 2_000)).text
+      expect(list).toBe(holder.node + ' ')
+    }
+    const workers = ((await adminRequest(p.sock, { cmd: 'status' })).workers as Array<{ worker: number; pid: number }>)
+    const atWorker1 = clients[pidOf.indexOf(String(workers[1]!.pid))]!
+    expect((await atWorker1.request(20, 'movie.mp4', 5_000)).text).toBe(holder.node)
+    expect((await atWorker1.request(20, 'song.mp3', 5_000)).text).toBe('没有找到')
   })
 
   it('SIGTERM drains every worker: requests in flight on both are answered, each worker closes, exit 0', async () => {

@@ -5,6 +5,7 @@ import { queryTargets } from '../../plugins/locator/targets.ts'
 
 const node = (announced: string, address: string, port: number, socket: BeatSocket, protocol: 'udp' | 'tcp' = 'udp'): NodeInfo => ({
   node: announced,
+  local: true,
   from: { protocol, address, port, connId: 7 },
   socket,
   firstSeen: 0,
