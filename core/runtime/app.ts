@@ -5,6 +5,7 @@ import { join, relative, sep } from 'node:path'
 import type { DestinationStream } from 'pino'
 import { diffConfig, type ConfigPatch, type EnetConfig } from '../config.ts'
 import { loadConfig, type LoadOptions } from './config-file.ts'
+import { stopTranspiler, transpileAhead } from './loader.ts'
 import { describe } from '../errors.ts'
 import { PluginHost, entryFile } from './plugin/host.ts'
 import { DebouncedWatcher } from './plugin/watcher.ts'
@@ -70,6 +71,8 @@ export class App {
       keyOf: (p) => pluginFolderOf(p, this.server.config.plugins.dirs),
       present: (dir) => entryFile(dir) !== null,
       onSettled: (dir) => void this.plugins.sync(dir),
+      // The worker transpiles a saved file while the debounce runs, so the reload finds it in the cache.
+      onEvent: (_dir, path, event) => void (event === 'add' || event === 'change' ? transpileAhead(path) : undefined),
     })
     const file = this.configFile
     if (file) {
@@ -149,7 +152,7 @@ export class App {
     // The server stops accepting in this same tick; watchers close meanwhile.
     const closing = this.server.close()
     clearTimeout(this.rescan)
-    await Promise.all([this.pluginWatcher?.close(), this.configWatcher?.close(), this.admin?.close()])
+    await Promise.all([this.pluginWatcher?.close(), this.configWatcher?.close(), this.admin?.close(), stopTranspiler()])
     await closing
   }
 }

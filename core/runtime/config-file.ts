@@ -4,7 +4,7 @@ import { resolve } from 'node:path'
 import { envPatch, mergeConfig, resolveConfig, type ConfigPatch, type EnetConfig } from '../config.ts'
 import { withTimeout } from '../engine/deadline.ts'
 import { EnetError, describe } from '../errors.ts'
-import { importFresh } from './loader.ts'
+import { importFresh, transpileAhead } from './loader.ts'
 import { bundledFolders } from './plugin/bundled.ts'
 
 export const DEFAULT_CONFIG_FILE = 'enet.config.ts'
@@ -46,6 +46,7 @@ export async function loadConfig(opts: LoadOptions = {}): Promise<LoadedConfig> 
   if (file) {
     try {
       const ms = opts.loadTimeoutMs ?? CONFIG_LOAD_TIMEOUT_MS
+      await transpileAhead(file)
       raw = await withTimeout(
         (async () => {
           const mod = await importFresh(file)

@@ -15,6 +15,8 @@ export interface DebouncedWatchOptions {
   /** Whether the key's main file exists now (a missing one starts the grace period). */
   present(key: string): boolean
   onSettled(key: string): void
+  /** Each event as it comes, before the debounce (to start work that the settled key will need). */
+  onEvent?(key: string, path: string, event: string): void
   debounceMs: number
   removeGraceMs: number
   stabilityMs: number
@@ -44,6 +46,7 @@ export class DebouncedWatcher {
         if (gone === undefined) this.unlinked.set(key, (gone = new Set()))
         gone.add(path)
       } else gone?.delete(path)
+      opts.onEvent?.(key, path, event)
       this.schedule(key, opts.debounceMs, false)
     })
     this.watcher.on('error', () => {})
