@@ -12,9 +12,9 @@
 // the worker misses or fails on (a syntax error, a file changed in between)
 // the main thread transpiles itself as before, and reports as before.
 //
-// The worker starts on the first load, is unref'd (it never holds the process
-// open) and exits after IDLE_MS without work, so an idle server does not keep
-// babel's memory.
+// The worker starts on the first load, holds the process open only while it
+// has work, and exits after IDLE_MS without any, so an idle server does not
+// keep babel's memory.
 import { createRequire } from 'node:module'
 import { Worker } from 'node:worker_threads'
 
@@ -70,7 +70,10 @@ export class Transpiler {
   private readonly pending = new Map<number, Pending>()
   private idle: NodeJS.Timeout | undefined
 
-  constructor(private readonly cacheDir: string) {}
+  constructor(
+    private readonly cacheDir: string,
+    private readonly idleMs = IDLE_MS,
+  ) {}
 
   /**
    * Transform `file` and the local TypeScript it imports into the cache.
@@ -87,6 +90,9 @@ export class Transpiler {
       const timer = setTimeout(() => this.settle(id, []), TIMEOUT_MS)
       timer.unref()
       this.pending.set(id, { resolve, timer })
+      // Held open while it has work (a load awaits it, maybe before any socket
+      // listens), let go when idle.
+      worker.ref()
       worker.postMessage({ id, file })
     })
   }
@@ -100,7 +106,6 @@ export class Transpiler {
     } catch {
       return null
     }
-    worker.unref()
     worker.on('message', (m: { id: number; files: string[] }) => this.settle(m.id, m.files))
     const gone = () => {
       if (this.worker !== worker) return
@@ -109,6 +114,8 @@ export class Transpiler {
     }
     worker.on('error', gone)
     worker.on('exit', gone)
+    // After the listeners: adding a 'message' listener refs the worker again.
+    worker.unref()
     this.worker = worker
     return worker
   }
@@ -120,8 +127,9 @@ export class Transpiler {
     clearTimeout(p.timer)
     p.resolve(files)
     if (this.pending.size === 0 && this.worker) {
+      this.worker.unref()
       clearTimeout(this.idle)
-      this.idle = setTimeout(() => void this.stop(), IDLE_MS)
+      this.idle = setTimeout(() => void this.stop(), this.idleMs)
       this.idle.unref()
     }
   }

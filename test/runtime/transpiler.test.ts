@@ -2,6 +2,7 @@
 // fills jiti's cache before the loader imports, so the main thread's jiti
 // finds every file there and never loads babel; what the worker cannot do
 // (a syntax error) the main thread still does and reports.
+import { execFileSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
@@ -60,6 +61,20 @@ describe('the transpiling worker', () => {
     await expect(importFresh(file)).rejects.toThrow(/index\.ts/)
     plugin('broken')
     expect(((await importFresh(file)) as { name: string }).name).toBe(`${tag}-broken`)
+  })
+
+  it('holds the process open while it has work, and not after', () => {
+    const file = plugin('alone')
+    const script = join(root, 'alone.ts')
+    // Nothing else keeps this process alive; the idle exit (10 min) is out of the picture.
+    writeFileSync(
+      script,
+      `import { Transpiler } from ${JSON.stringify(join(process.cwd(), 'core/runtime/transpiler.ts'))}\n` +
+        `const t = new Transpiler(${JSON.stringify(privateCacheDir().dir)}, 600_000)\n` +
+        `console.log(JSON.stringify(await t.warm(${JSON.stringify(file)})))\n`,
+    )
+    const out = execFileSync(process.execPath, [join(process.cwd(), 'bin/run.mjs'), script], { encoding: 'utf8', timeout: 30_000 })
+    expect(JSON.parse(out).length).toBe(2)
   })
 
   it('a stopped worker leaves loading to the main thread', async () => {
