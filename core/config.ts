@@ -79,19 +79,24 @@ export const configSchema = z
       .strict()
       .default({}),
     /**
-     * The connection heartbeat checker (zinx HeartBeatChecker); absent: off.
+     * The connection heartbeat checker (zinx HeartBeatChecker); absent or false: off.
      * Not the bundled heartbeat *plugin* (a node registry on msgIds 10/11).
      */
     heartbeat: z
-      .object({
-        /** Silence after which a connection is pinged, and between pings. */
-        intervalMs: int(10).default(5_000),
-        /** Pings unanswered before the connection is closed (reason not-alive). */
-        misses: int(1).default(2),
-        /** zinx's ziface.HeartBeatDefaultMsgID. */
-        pingMsgId: int(0, 0xffffffff).default(99999),
-      })
-      .strict()
+      .union([
+        // false: off, also over a config file that turns it on (enet start --heartbeat 0).
+        z.literal(false),
+        z
+          .object({
+            /** Silence after which a connection is pinged, and between pings. */
+            intervalMs: int(10).default(5_000),
+            /** Pings unanswered before the connection is closed (reason not-alive). */
+            misses: int(1).default(2),
+            /** zinx's ziface.HeartBeatDefaultMsgID. */
+            pingMsgId: int(0, 0xffffffff).default(99999),
+          })
+          .strict(),
+      ])
       .optional(),
     /** Reply to an unknown msgId with this msgId and the text `unknown msgId N`; null drops silently. */
     unknownMsgReplyId: int(0, 0xffffffff).nullable().default(null),
@@ -142,12 +147,25 @@ export function defineConfig<T extends ConfigExport>(config: T): T {
 export function resolveConfig(input: unknown, source = 'config'): EnetConfig {
   const result = configSchema.safeParse(input ?? {})
   if (result.success) return result.data
-  const issue = result.error.issues[0]!
+  const issue = deepest(result.error.issues[0]!)
   const key = issue.path.length ? issue.path.join('.') : '(root)'
   let what = issue.message
   if (issue.code === 'unrecognized_keys') what = `unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}`
   else if (issue.code === 'invalid_type') what = `expected ${issue.expected}, got ${issue.received}`
   throw new EnetError('ENET_ERR_CONFIG', [`${source}: ${key}: ${what}`])
+}
+
+/** A union that failed says "Invalid input": the branch that got furthest into the value says more. */
+function deepest(issue: z.ZodIssue): z.ZodIssue {
+  if (issue.code !== 'invalid_union') return issue
+  const inner = issue.unionErrors.flatMap((e) => e.issues).map(deepest)
+  const best = inner.reduce<z.ZodIssue | undefined>((a, b) => (a === undefined || b.path.length > a.path.length ? b : a), undefined)
+  // Every branch failed at the value itself: name what it could have been.
+  if (best === undefined || best.path.length <= issue.path.length) {
+    const expected = inner.map((i) => (i.code === 'invalid_literal' ? JSON.stringify(i.expected) : i.code === 'invalid_type' ? i.expected : i.code === 'invalid_enum_value' ? i.options.map((o) => JSON.stringify(o)).join(' or ') : null)).filter((x) => x !== null)
+    return { ...issue, message: expected.length ? `expected ${[...new Set(expected)].join(' or ')}` : issue.message }
+  }
+  return best
 }
 
 /** A deep partial patch merged over the file's config (env vars, then flags). */

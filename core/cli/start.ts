@@ -32,7 +32,10 @@ export async function startCommand(argv: string[], out: NodeJS.WritableStream = 
   const flags: ConfigPatch = {}
   if (values.tcp) flags.tcp = parseHostPort(values.tcp, '--tcp')
   if (values.udp) flags.udp = parseHostPort(values.udp, '--udp')
-  if (values.heartbeat !== undefined) flags.heartbeat = { intervalMs: parseMs(values.heartbeat, '--heartbeat') }
+  if (values.heartbeat !== undefined) {
+    const ms = parseMs(values.heartbeat, '--heartbeat')
+    flags.heartbeat = ms === 0 ? false : { intervalMs: ms }
+  }
   if (values['log-level']) flags.log = { level: values['log-level'] }
   const plugins: ConfigPatch = {}
   if (values.plugins) plugins.dirs = values.plugins

@@ -14,7 +14,7 @@ import type { ConnectionManager } from './connection-manager.ts'
 import type { RateLimitedLog } from './log-limit.ts'
 import { compileRoute, type Router } from './router.ts'
 
-export type HeartbeatConfig = NonNullable<EnetConfig['heartbeat']>
+export type HeartbeatConfig = Exclude<EnetConfig['heartbeat'], false | undefined>
 
 export interface HeartbeatDeps {
   manager: ConnectionManager
@@ -43,12 +43,13 @@ export class HeartbeatChecker {
   constructor(private readonly deps: HeartbeatDeps) {}
 
   /**
-   * Take a new config (or undefined: off). Inbound frames on pingMsgId are
+   * Take a new config (false or undefined: off). Inbound frames on pingMsgId are
    * taken by a route of their own, as zinx's HeatBeatDefaultRouter does, so a
    * zinx peer's own heartbeats are not unknown msgIds. Throws, changing
    * nothing, when another owner routes pingMsgId.
    */
-  apply(cfg: HeartbeatConfig | undefined): void {
+  apply(setting: HeartbeatConfig | false | undefined): void {
+    const cfg = setting || undefined
     const routes = cfg ? [compileRoute(cfg.pingMsgId, { handle: pong, concurrent: true }, HEARTBEAT_OWNER)] : []
     this.deps.router.replace(HEARTBEAT_OWNER, routes)
     const period = this.cfg?.intervalMs

@@ -152,6 +152,21 @@ describe('enet start', () => {
     }
   }, 45_000)
 
+  it.concurrent('--heartbeat 0 turns off a checker the config file turns on', async () => {
+    // On, the checker would take msgId 7 (its pingMsgId) silently; off, it is an unknown msgId and answered with 98.
+    const w = await workdir(`export default { heartbeat: { pingMsgId: 7 }, unknownMsgReplyId: 98 }\n`)
+    const r = run(['start', '--config', w.config, '--tcp', '127.0.0.1:0', '--udp', '127.0.0.1:0', '--no-watch', '--plugins', w.plugins, '--heartbeat', '0'], w.dir)
+    const m = await waitLine(r, /^enet listening tcp 127\.0\.0\.1:(\d+)/, 30_000)
+    const c = await FrameClient.connect(Number(m[1]))
+    try {
+      expect(await c.request(7, 'ping?', 5_000)).toMatchObject({ msgId: 98, text: 'unknown msgId 7' })
+    } finally {
+      c.close()
+      r.child.kill('SIGTERM')
+      await r.exit
+    }
+  }, 45_000)
+
   it.concurrent('a port in use: exit code 2 and one line naming it, no stack', async () => {
     const taken = net.createServer()
     await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r))

@@ -30,9 +30,12 @@ function recordStops(server: { hooks: { onConnStop: { tap(n: string, fn: (c: Con
 }
 
 describe('heartbeat checker', () => {
-  it('is off by default: no pings, and msgId 99999 is an unknown msgId', async () => {
-    expect(resolveConfig({}).heartbeat).toBeUndefined()
-    const { server, tcpPort } = await h.start({}, (s) => s.route(1, echo))
+  it.each([
+    ['by default', {}],
+    ['with heartbeat: false', { heartbeat: false as const }],
+  ])('is off %s: no pings, and msgId 99999 is an unknown msgId', async (_what, over) => {
+    expect(resolveConfig(over).heartbeat || undefined).toBeUndefined()
+    const { server, tcpPort } = await h.start(over, (s) => s.route(1, echo))
     const c = await h.tcp(tcpPort)
     c.send(99999, 'heartbeat')
     await c.request(1, 'after')
@@ -172,6 +175,8 @@ describe('heartbeat checker', () => {
     expect(() => server.route(7, echo)).toThrow(/msgId 7 is already routed by core:heartbeat; app cannot take it/)
     expect(() => resolveConfig(testConfig({ heartbeat: { intervalMs: 'x' as never } }))).toThrow('heartbeat.intervalMs: expected number, got string')
     expect(() => resolveConfig({ heartbeat: { interval: 5 } })).toThrow('heartbeat: unknown key "interval"')
+    expect(() => resolveConfig({ heartbeat: true as never })).toThrow('config: heartbeat: expected false or object')
+    expect(() => resolveConfig({ heartbeat: { misses: 0 } })).toThrow('config: heartbeat.misses: Number must be greater than or equal to 1')
   })
 
   it('turns on, changes and off live through reconfigure', async () => {
@@ -183,7 +188,7 @@ describe('heartbeat checker', () => {
     // A pingMsgId another route holds is refused; the checker keeps its settings.
     server.reconfigure(resolveConfig(testConfig({ heartbeat: { intervalMs: 20, misses: 50, pingMsgId: 7 } })))
     expect(logs.find('config: heartbeat: msgId 7 is already routed by app', LEVEL.error)).toHaveLength(1)
-    expect(server.config.heartbeat?.pingMsgId).toBe(99999)
+    expect(server.config.heartbeat || undefined).toMatchObject({ pingMsgId: 99999 })
     const n = c.frames.length
     await c.waitFrames(n + 1, 5_000)
     expect(c.frames[n]!.msgId).toBe(99999)
