@@ -1,7 +1,7 @@
 // The running application: config file + server + plugin host + watchers.
 // Everything live-reloadable is wired here; the server itself knows nothing
 // of files.
-import { join, relative, sep } from 'node:path'
+import { dirname, join, relative, sep } from 'node:path'
 import type { DestinationStream } from 'pino'
 import { diffConfig, type ConfigPatch, type EnetConfig } from '../config.ts'
 import { loadConfig, type LoadOptions } from './config-file.ts'
@@ -66,6 +66,7 @@ export class App {
       removeGraceMs: this.opts.removeGraceMs ?? 300,
       stabilityMs: 50,
     }
+    const log = this.server.log
     this.pluginWatcher = new DebouncedWatcher(cfg.plugins.dirs, {
       ...timing,
       keyOf: (p) => pluginFolderOf(p, this.server.config.plugins.dirs),
@@ -73,14 +74,24 @@ export class App {
       onSettled: (dir) => void this.plugins.sync(dir),
       // The worker transpiles a saved file while the debounce runs, so the reload finds it in the cache.
       onEvent: (_dir, path, event) => void (event === 'add' || event === 'change' ? transpileAhead(path) : undefined),
+      onError: (err) => log.error({ err, dirs: this.server.config.plugins.dirs }, `plugin watcher failed, watching again: ${describe(err)}`),
+      // What appeared meanwhile loads; an edit made in the gap waits for its next save.
+      onRecovered: () => void this.plugins.loadNew(this.server.config.plugins.dirs),
     })
     const file = this.configFile
     if (file) {
-      this.configWatcher = new DebouncedWatcher([file], {
+      // The folder, filtered to the file: a watch on the file itself is lost
+      // when a save renames a new file over it (sed -i, many editors).
+      const dir = dirname(file)
+      this.configWatcher = new DebouncedWatcher([dir], {
         ...timing,
+        depth: 0,
+        ignore: (p) => p !== dir && p !== file,
         keyOf: (p) => (p === file ? file : null),
         present: () => existsSync(file),
         onSettled: () => void this.reloadConfig(),
+        onError: (err) => log.error({ err, file }, `config watcher failed, watching again: ${describe(err)}`),
+        onRecovered: () => void this.reloadConfig(),
       })
     }
     await Promise.all([this.pluginWatcher.ready, this.configWatcher?.ready])

@@ -1,7 +1,9 @@
 // Live config reload by editing enet.config.ts on disk, and the admin socket
 // behind `enet plugins` / `enet reload`.
 import { Writable } from 'node:stream'
-import { readFileSync, symlinkSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { closeSync, openSync, readFileSync, symlinkSync, writeSync } from 'node:fs'
+import type { FSWatcher } from 'chokidar'
 import { join, sep } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { connect, type Client } from '../../core/client/index.ts'
@@ -255,5 +257,115 @@ describe('enet plugins / enet reload', () => {
     const err = sink()
     expect(await adminCommand('reload', ['nobody', '--config', file], sink().stream, err.stream)).toBe(1)
     expect(err.text()).toBe('enet: no plugin named nobody\n')
+  })
+})
+
+describe('config reload: every way an editor saves is applied exactly once', () => {
+  /** After a positive barrier: long enough for a stray event to become a second reload (see reload.test.ts QUIET_MS). */
+  const quiet = () => new Promise((r) => setTimeout(r, 300))
+  const FILE = 'enet.config.ts'
+  /** The config watcher's chokidar instance (private): the only place that says "the watcher saw it". */
+  const chokidarOf = (p: Project) => (p.app as unknown as { configWatcher: { watcher: FSWatcher } }).configWatcher.watcher
+
+  async function track(p: Project) {
+    const events: ConfigEvent[] = []
+    p.app.server.hooks.onConfigEvent.tap('test', (e) => void events.push(e))
+    return events
+  }
+
+  /** Saves maxConn = n one way; resolves when the save is written. */
+  const patterns: Array<[string, (p: Project, n: number) => Promise<void>]> = [
+    ['plain write', async (p, n) => p.write(FILE, config(`limits: { maxConn: ${n} },`))],
+    [
+      'chunked write',
+      async (p, n) => {
+        const text = config(`limits: { maxConn: ${n} },`)
+        const fd = openSync(join(p.root, FILE), 'w')
+        for (let i = 0; i < text.length; i += 16) {
+          writeSync(fd, text.slice(i, i + 16))
+          await new Promise((r) => setImmediate(r))
+        }
+        closeSync(fd)
+      },
+    ],
+    ['write then rename', async (p, n) => p.writeAtomic(FILE, config(`limits: { maxConn: ${n} },`))],
+    [
+      'delete then recreate at once',
+      async (p, n) => {
+        p.remove(FILE)
+        p.write(FILE, config(`limits: { maxConn: ${n} },`))
+      },
+    ],
+    [
+      'delete, watcher sees it, then recreate',
+      async (p, n) => {
+        const file = join(p.root, FILE)
+        const watcher = chokidarOf(p)
+        const unlinked = new Promise<void>((resolve) => {
+          const onUnlink = (path: string) => {
+            if (path !== file) return
+            watcher.off('unlink', onUnlink)
+            resolve()
+          }
+          watcher.on('unlink', onUnlink)
+        })
+        p.remove(FILE)
+        await unlinked
+        p.write(FILE, config(`limits: { maxConn: ${n} },`))
+      },
+    ],
+    [
+      // A save and a format-on-save: sed -i writes a temp file and renames it over the config.
+      'two back-to-back sed -i',
+      async (p, n) => {
+        const file = join(p.root, FILE)
+        execFileSync('sed', ['-i', `s/maxConn: [0-9]*/maxConn: ${n - 1}/`, file])
+        execFileSync('sed', ['-i', `s/maxConn: [0-9]*/maxConn: ${n}/`, file])
+      },
+    ],
+    [
+      'ten saves in quick succession',
+      async (p, n) => {
+        for (let i = 9; i >= 0; i--) p.write(FILE, config(`limits: { maxConn: ${n - i} },`))
+      },
+    ],
+  ]
+
+  for (const [name, save] of patterns) {
+    it(`${name}: applied once, and the next save is applied once too`, async () => {
+      project = await createProject({ [FILE]: config(`limits: { maxConn: 100 },`) })
+      const p = project
+      const events = await track(p)
+      for (const n of [200, 300]) {
+        const start = events.length
+        await save(p, n)
+        await until(() => p.app.server.config.limits.maxConn === n, 5_000, `maxConn ${n} applied`)
+        // Barrier passed (the save is live); now prove no second reload follows.
+        await quiet()
+        const mine = events.slice(start)
+        expect(mine.map((e) => e.outcome)).toEqual(['applied'])
+        expect(mine[0]!.changed).toEqual(['limits.maxConn'])
+        expect(p.app.server.config.limits.maxConn).toBe(n)
+      }
+    })
+  }
+
+  it('a watcher error is logged once and the watcher is made again; later saves apply', async () => {
+    project = await createProject({ [FILE]: config(`limits: { maxConn: 100 },`) })
+    const p = project
+    const events = await track(p)
+    const first = chokidarOf(p)
+    first.emit('error', Object.assign(new Error('watch ENOSPC'), { code: 'ENOSPC' }))
+    await until(() => chokidarOf(p) !== first, 5_000, 'a new config watcher')
+    const lines = p.logs.lines.filter((l) => /config watcher failed/.test(String(l.msg)))
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatchObject({ level: 50, file: join(p.root, FILE), err: { message: 'watch ENOSPC' } })
+    // The new watcher reads the file once when it is up (a save in the gap is not lost).
+    await until(() => events.length === 1, 5_000, 'the catch-up read')
+    expect(events[0]).toMatchObject({ outcome: 'applied', changed: [] })
+    p.write(FILE, config(`limits: { maxConn: 222 },`))
+    await until(() => p.app.server.config.limits.maxConn === 222, 5_000, 'the save after recovery')
+    await quiet()
+    expect(events.map((e) => e.outcome)).toEqual(['applied', 'applied'])
   })
 })
