@@ -71,7 +71,8 @@ export class App {
       ...timing,
       keyOf: (p) => pluginFolderOf(p, this.server.config.plugins.dirs),
       present: (dir) => entryFile(dir) !== null,
-      onSettled: (dir) => void this.plugins.sync(dir),
+      // A burst of events for one change (a new folder, then each of its files) loads once.
+      onSettled: (dir) => void this.plugins.sync(dir, true),
       // The worker transpiles a saved file while the debounce runs, so the reload finds it in the cache.
       onEvent: (_dir, path, event) => void (event === 'add' || event === 'change' ? transpileAhead(path) : undefined),
       onError: (err) => log.error({ err, dirs: this.server.config.plugins.dirs }, `plugin watcher failed, watching again: ${describe(err)}`),

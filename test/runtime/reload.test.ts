@@ -1,6 +1,7 @@
 // Hot reload over real files and real sockets: every test edits plugin
 // sources on disk while a client stays connected.
-import { appendFileSync, truncateSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { appendFileSync, existsSync, mkdirSync, renameSync, truncateSync } from 'node:fs'
 import { join } from 'node:path'
 import type { FSWatcher } from 'chokidar'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -346,6 +347,44 @@ export default enet.definePlugin({ name: 'probe', setup: () => enet })`,
     expect(api.definePlugin).toBe(core.definePlugin)
     expect(api.createServer).toBe(core.createServer)
   })
+})
+
+describe('a plugin folder that appears while the server runs loads once', () => {
+  const ways: Array<[string, (p: Project) => Promise<void>]> = [
+    ['folder and entry file written at once', async (p) => p.write('plugins/late/index.ts', echoPlugin('late', 5, 'late'))],
+    [
+      'folder made, then its files (the entry file and a module it imports)',
+      async (p) => {
+        mkdirSync(join(p.root, 'plugins', 'late'))
+        p.write('plugins/late/reply.ts', `export const tag = 'late'\n`)
+        p.write('plugins/late/index.ts', echoPlugin('late', 5, 'late').replace("import { definePlugin } from 'enet'", "import { definePlugin } from 'enet'\nimport { tag } from './reply.ts'"))
+      },
+    ],
+    ['copied in (cp -r)', async (p) => void execFileSync('cp', ['-r', outside(p), join(p.root, 'plugins', 'late')])],
+    ['moved in from outside the plugin folder (mv)', async (p) => renameSync(outside(p), join(p.root, 'plugins', 'late'))],
+  ]
+  /** A finished plugin folder beside plugins/, to copy or move in. */
+  const outside = (p: Project) => {
+    const dir = join(p.root, 'staging', 'late')
+    if (!existsSync(dir)) p.write('staging/late/index.ts', echoPlugin('late', 5, 'late'))
+    return dir
+  }
+
+  for (const [name, make] of ways) {
+    it(name, async () => {
+      project = await createProject({})
+      const p = project
+      outside(p)
+      const loaded = p.nextEvents(1, 'loaded')
+      await make(p)
+      await loaded
+      // Barrier passed (it loaded); now prove no second load or reload follows.
+      await quiet()
+      expect(p.events.map((e) => [e.plugin, e.outcome])).toEqual([['late', 'loaded']])
+      expect(p.app.plugins.get('late')).toMatchObject({ version: 1, status: 'active' })
+      expect(await answer(p, 5, 'x')).toBe('late:x')
+    })
+  }
 })
 
 describe('one reload per save', () => {

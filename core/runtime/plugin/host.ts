@@ -14,6 +14,7 @@ import type { ClusterBus, PluginDefinition, PluginServer, RouteTable } from '../
 import { PluginFailure, checkOptions, entryFile, firstLine, orderByDependencies, scanPluginDirs, validateDefinition } from './discover.ts'
 import { withTimeout } from '../../engine/deadline.ts'
 import { PluginVersion } from './version.ts'
+import { fingerprint } from './fingerprint.ts'
 import { bundledFolders } from './bundled.ts'
 
 /** Every plugin folder the config asks for: those in its dirs, then the bundled ones it names. */
@@ -49,6 +50,8 @@ interface PluginRecord {
 interface DirQueue {
   running: Promise<void> | null
   again: boolean
+  /** One of the folded requests must load even if the folder is unchanged. */
+  force: boolean
 }
 
 export class PluginHost {
@@ -57,6 +60,8 @@ export class PluginHost {
   /** closeAll() has begun: nothing new is loaded or swapped in. */
   private closing = false
   private readonly retiring = new Set<Promise<void>>()
+  /** Per folder, its fingerprint when it was last loaded (or tried). */
+  private readonly loadedFrom = new Map<string, string>()
   private readonly facade: PluginServer
 
   constructor(
@@ -120,11 +125,15 @@ export class PluginHost {
     }
   }
 
-  /** Load, reload or unload the plugin in `dir`, whatever its folder now holds. Serialized per folder. */
-  sync(dir: string): Promise<void> {
+  /**
+   * Load, reload or unload the plugin in `dir`, whatever its folder now holds. Serialized per folder.
+   * `ifChanged` (the file watcher): nothing happens when the folder is as it was at the last load.
+   */
+  sync(dir: string, ifChanged = false): Promise<void> {
     if (this.closing) return Promise.resolve()
     let q = this.queues.get(dir)
-    if (!q) this.queues.set(dir, (q = { running: null, again: false }))
+    if (!q) this.queues.set(dir, (q = { running: null, again: false, force: false }))
+    q.force ||= !ifChanged
     if (q.running) {
       q.again = true
       return q.running
@@ -133,7 +142,9 @@ export class PluginHost {
     const run = async (): Promise<void> => {
       do {
         queue.again = false
-        await this.syncNow(dir)
+        const force = queue.force
+        queue.force = false
+        await this.syncNow(dir, force)
       } while (queue.again && !this.closing)
       queue.running = null
     }
@@ -153,13 +164,19 @@ export class PluginHost {
     return this.info(record)
   }
 
-  private async syncNow(dir: string): Promise<void> {
+  private async syncNow(dir: string, force: boolean): Promise<void> {
     const t0 = performance.now()
     const known = this.recordForDir(dir)
     if (entryFile(dir) === null) {
+      this.loadedFrom.delete(dir)
       if (known?.current) this.unload(known, 'unloaded', t0)
       return
     }
+    // Taken before the import: a save during it makes the next event count.
+    const seen = fingerprint(dir)
+    if (!force && seen !== null && this.loadedFrom.get(dir) === seen) return
+    if (seen === null) this.loadedFrom.delete(dir)
+    else this.loadedFrom.set(dir, seen)
     try {
       const { def, file } = await this.importDir(dir)
       await this.activate(dir, def, file, t0)
