@@ -218,13 +218,15 @@ export class Dispatcher {
       err instanceof EnetError
         ? err
         : new EnetError('ENET_ERR_HANDLER', [req.msgId, route.owner, describe(err)], { cause: toError(err) })
-    this.deps.rlog.warn(`handler:${route.owner}`, { err: error, msgId: req.msgId, owner: route.owner, conn: req.conn.id }, error.message)
+    const ms = t0 === 0 ? 0 : performance.now() - t0
+    // The one line for this failure, stack included: the logging plugin does not repeat it.
+    const conn = req.conn
+    const line = { err: error, msgId: req.msgId, owner: route.owner, outcome: status, bytes: req.data.length, ms: Math.round(ms * 100) / 100, conn: conn.id, protocol: conn.protocol, remote: `${conn.remote.address}:${conn.remote.port}` }
+    if (status === 'timeout') this.deps.rlog.warn(`handler:${route.owner}`, line, error.message)
+    else this.deps.rlog.error(`handler:${route.owner}`, line, error.message)
     const replyId = this.config.errorReplyId
-    if (replyId !== null && !req.conn.closed) req.conn.send(replyId, `${error.code}: ${error.message}`)
-    if (this.deps.hooks.afterHandle.taps.length > 0) {
-      const ms = t0 === 0 ? 0 : performance.now() - t0
-      this.after(req, { status, ms, error })
-    }
+    if (replyId !== null && !conn.closed) conn.send(replyId, `${error.code}: ${error.message}`)
+    if (this.deps.hooks.afterHandle.taps.length > 0) this.after(req, { status, ms, error })
   }
 
   private after(req: Req, outcome: Outcome): void {

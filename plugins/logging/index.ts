@@ -1,14 +1,13 @@
 // logging: connection start/stop at info, each request at debug (msgId,
-// bytes, duration, outcome), failed requests at warn (timeout) or error, all
-// through ctx.log, a child of the server's pino logger, so the level set in
+// bytes, duration, outcome), all through ctx.log, a child of the server's pino logger, so the level set in
 // the config (live) and the output format (pretty at a terminal, JSON
 // otherwise) are the server's. Lines a peer causes are rate-limited per
 // source IP.
 //
-// Plugin and config reloads are not logged here: the plugin host and the app
-// already write one info line for each ("plugin reloaded", "config
-// reloaded") with everything the event carries; a second line would only
-// double the volume.
+// Failed requests, plugin and config reloads are not logged here: the core
+// already writes one line for each (the failure with its stack, "plugin
+// reloaded", "config reloaded") with everything the event carries; a second
+// line would only double the volume.
 import { definePlugin, type CloseReason, type Connection } from '@enetjs/enet'
 import { SourceBuckets } from './buckets.ts'
 
@@ -61,10 +60,11 @@ export default definePlugin({
 
     if (!ctx.options.requests) return
     ctx.hooks.afterHandle.tap('requests', (req, outcome) => {
-      const level = outcome.status === 'ok' ? 'debug' : outcome.status === 'timeout' ? 'warn' : 'error'
+      // A failed or timed-out request is logged once, with its stack, by the core (dispatch.ts).
+      if (outcome.status !== 'ok') return
       // The cheap test first: at info, a successful request costs one level check.
-      if (!log.isLevelEnabled(level) || !buckets.take(req.remote.address)) return
-      const line = {
+      if (!log.isLevelEnabled('debug') || !buckets.take(req.remote.address)) return
+      log.debug({
         msgId: req.msgId,
         bytes: req.data.length,
         ms: Math.round(outcome.ms * 100) / 100,
@@ -72,9 +72,7 @@ export default definePlugin({
         conn: req.conn.id,
         protocol: req.conn.protocol,
         remote: `${req.remote.address}:${req.remote.port}`,
-      }
-      if (outcome.status === 'ok') log.debug(line, 'request')
-      else log[level]({ ...line, err: outcome.error }, outcome.status === 'timeout' ? 'request timed out' : 'request failed')
+      }, 'request')
     })
   },
 })
