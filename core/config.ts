@@ -9,7 +9,7 @@ const KiB = 1024
 const MiB = 1024 * KiB
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max)
-const port = int(0, 65535)
+const portNum = int(0, 65535)
 const codecRef = <T>(names: [string, ...string[]]) =>
   z.union([z.enum(names), z.custom<T>((v) => typeof v === 'object' && v !== null && 'encode' in v, 'a codec object')])
 
@@ -18,10 +18,43 @@ const endpoint = <T>(codecs: [string, ...string[]], codec: string) =>
     .object({
       enabled: z.boolean().default(true),
       host: z.string().min(1).default('0.0.0.0'),
-      port: port.default(6430),
+      port: portNum.default(6430),
       codec: codecRef<T>(codecs).default(codec),
     })
     .strict()
+
+/** A listener that is off unless its section is given: `ws: { port: 6431 }` turns it on. */
+const optIn = <T extends z.ZodRawShape>(port: number, shape: T) =>
+  z
+    .object({
+      enabled: z.boolean().default(true),
+      host: z.string().min(1).default('0.0.0.0'),
+      port: portNum.default(port),
+      ...shape,
+    })
+    .strict()
+
+const file = z.string().min(1)
+
+const wsSchema = optIn(6431, {
+  /** The HTTP path WebSocket upgrades must ask for; others get 404. */
+  path: z.string().regex(/^\//, 'a path starting with /').default('/'),
+}).default({ enabled: false })
+
+const tlsSchema = optIn(6432, {
+  /** PEM files; relative paths are relative to the config file. */
+  cert: file.optional(),
+  key: file.optional(),
+  /** CA of client certificates: when set, clients must present one it signed (mutual TLS). */
+  ca: file.optional(),
+  /** Reload the certificate when its files change (new handshakes get it; open connections keep theirs). */
+  watch: z.boolean().default(true),
+})
+  .superRefine((t, ctx) => {
+    if (!t.enabled) return
+    for (const k of ['cert', 'key'] as const) if (t[k] === undefined) ctx.addIssue({ code: 'custom', path: [k], message: 'required when tls is on: the path of a PEM file' })
+  })
+  .default({ enabled: false })
 
 export const configSchema = z
   .object({
@@ -62,6 +95,10 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** WebSocket: one binary message = one frame of tcp.codec. Off unless given. */
+    ws: wsSchema,
+    /** TCP under TLS, beside plain TCP. Off unless given. */
+    tls: tlsSchema,
     limits: z
       .object({
         maxConn: int(1).default(10_000),
@@ -196,11 +233,13 @@ export function parseHostPort(value: string, what: string): HostPort {
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
 
-/** ENET_TCP, ENET_UDP, ENET_PLUGINS, ENET_LOG_LEVEL, ENET_MAX_CONN, ENET_MAX_PACKET_SIZE. */
+/** ENET_TCP, ENET_UDP, ENET_WS, ENET_TLS, ENET_PLUGINS, ENET_LOG_LEVEL, ENET_MAX_CONN, ENET_MAX_PACKET_SIZE. */
 export function envPatch(env: NodeJS.ProcessEnv): ConfigPatch {
   const patch: ConfigPatch = {}
   if (env.ENET_TCP) patch.tcp = parseHostPort(env.ENET_TCP, 'ENET_TCP')
   if (env.ENET_UDP) patch.udp = parseHostPort(env.ENET_UDP, 'ENET_UDP')
+  if (env.ENET_WS) patch.ws = parseHostPort(env.ENET_WS, 'ENET_WS')
+  if (env.ENET_TLS) patch.tls = parseHostPort(env.ENET_TLS, 'ENET_TLS')
   if (env.ENET_PLUGINS) patch.plugins = { dirs: env.ENET_PLUGINS.split(',') }
   if (env.ENET_LOG_LEVEL) {
     if (!LEVELS.has(env.ENET_LOG_LEVEL)) throw new EnetError('ENET_ERR_CONFIG', [`ENET_LOG_LEVEL: expected one of ${[...LEVELS].join(', ')}, got "${env.ENET_LOG_LEVEL}"`])
@@ -235,6 +274,13 @@ export const RESTART_KEYS = [
   'udp.port',
   'udp.codec',
   'udp.maxPeers',
+  'ws.enabled',
+  'ws.host',
+  'ws.port',
+  'tls.enabled',
+  'tls.host',
+  'tls.port',
+  'tls.watch',
   'log.pretty',
   'plugins.watch',
   'plugins.debounceMs',

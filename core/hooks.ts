@@ -2,7 +2,7 @@
 // is created anywhere else. Hot paths test `hook.taps.length` before calling,
 // so a hook nobody tapped costs one property read per message.
 import { AsyncSeriesHook, SyncBailHook, SyncHook } from 'tapable'
-import type { CloseReason, Connection, Outcome, Request } from './types.ts'
+import type { CloseReason, Connection, Outcome, Request, ServerAddress } from './types.ts'
 
 export interface PluginEvent {
   plugin: string
@@ -34,7 +34,7 @@ export function createHooks() {
     afterHandle: new SyncHook<[Request, Outcome]>(['req', 'outcome']),
     /** A frame or datagram was dropped: unknown msgId, bad size, full queue, rate limit. */
     onDrop: new SyncHook<[{ reason: string; conn?: Connection; msgId?: number; remote?: string }]>(['drop']),
-    onListen: new SyncHook<[{ tcp?: { host: string; port: number }; udp?: { host: string; port: number } }]>(['address']),
+    onListen: new SyncHook<[ServerAddress]>(['address']),
     /** Before the server stops; async taps are awaited (flush, goodbye messages). */
     onClose: new AsyncSeriesHook<[]>([]),
     onPluginEvent: new SyncHook<[PluginEvent]>(['event']),

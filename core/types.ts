@@ -4,7 +4,8 @@ import type { Logger } from 'pino'
 import type { ServerHooks } from './hooks.ts'
 import type { EnetConfig } from './config.ts'
 
-export type Protocol = 'tcp' | 'udp' | 'inject'
+/** `tls`: TCP under TLS; `ws`: one frame per binary WebSocket message. */
+export type Protocol = 'tcp' | 'tls' | 'ws' | 'udp' | 'inject'
 export type Payload = Buffer | Uint8Array | string
 
 export interface RemoteAddress {
@@ -133,6 +134,8 @@ export interface Counters {
 export interface ServerAddress {
   tcp?: { host: string; port: number }
   udp?: { host: string; port: number }
+  ws?: { host: string; port: number }
+  tls?: { host: string; port: number }
 }
 
 export interface EnetServer {

@@ -26,8 +26,10 @@ export interface ClientOptions {
   codec?: FrameCodec | DatagramCodec
   /** Largest data size accepted from the server; default 1 MiB. */
   maxPacketSize?: number
-  /** TCP only; default on: 100 ms, ×2, at most 5 s, ±50% jitter. */
+  /** TCP, TLS and WebSocket; default on: 100 ms, ×2, at most 5 s, ±50% jitter. */
   reconnect?: boolean | ReconnectOptions
+  /** tls:// and wss://: how to check the server and what to show it (Node's tls.connect options). */
+  tls?: TlsClientOptions
   /** Bytes sent while not connected wait here up to this bound, and bytes the server has not read yet may reach it; default 1 MiB. */
   maxQueuedBytes?: number
   /**
@@ -41,6 +43,18 @@ export interface ClientOptions {
    * and not emitted as a message. false: pings are ordinary messages.
    */
   heartbeat?: false | { pingMsgId?: number }
+}
+
+export interface TlsClientOptions {
+  /** CA certificates to trust instead of the system's (a self-signed server's certificate, say). */
+  ca?: string | Buffer | Array<string | Buffer>
+  /** The name the server's certificate must carry; default the URL's host. */
+  servername?: string
+  /** Default true; false accepts any certificate (tests against a throwaway one, never production). */
+  rejectUnauthorized?: boolean
+  /** A client certificate and key, for a server that asks for one (tls.ca on the server). */
+  cert?: string | Buffer
+  key?: string | Buffer
 }
 
 export interface RequestOptions {
@@ -78,7 +92,7 @@ export interface Pending {
 export const MiB = 1024 * 1024
 
 export abstract class Client extends EventEmitter<ClientEvents> {
-  abstract readonly protocol: 'tcp' | 'udp'
+  abstract readonly protocol: 'tcp' | 'tls' | 'ws' | 'udp'
   abstract readonly localPort: number | undefined
   connected = false
   /** Set by close(), or when a connection is lost for good (no reconnect). */

@@ -6,8 +6,8 @@ import type { CloseReason, ConnectionRegistry } from '../types.ts'
 export class ConnectionManager implements ConnectionRegistry {
   private readonly byId = new Map<number, BaseConnection>()
   private readonly perIp = new Map<string, number>()
-  /** UDP peers have their own bound (udp.maxPeers); maxConn counts TCP. */
-  tcpCount = 0
+  /** UDP peers have their own bound (udp.maxPeers); maxConn and the per-IP count cover TCP, TLS and WebSocket. */
+  streamCount = 0
 
   get size(): number {
     return this.byId.size
@@ -19,15 +19,15 @@ export class ConnectionManager implements ConnectionRegistry {
 
   add(conn: BaseConnection): void {
     this.byId.set(conn.id, conn)
-    if (conn.protocol !== 'tcp') return
-    this.tcpCount++
+    if (conn.protocol === 'udp') return
+    this.streamCount++
     this.perIp.set(conn.remote.address, this.countFor(conn.remote.address) + 1)
   }
 
   remove(conn: BaseConnection): void {
     if (!this.byId.delete(conn.id)) return
-    if (conn.protocol !== 'tcp') return
-    this.tcpCount--
+    if (conn.protocol === 'udp') return
+    this.streamCount--
     const n = this.countFor(conn.remote.address) - 1
     if (n > 0) this.perIp.set(conn.remote.address, n)
     else this.perIp.delete(conn.remote.address)

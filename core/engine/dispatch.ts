@@ -27,6 +27,7 @@ export function createCounters() {
     'drop.udp-reply-budget': 0,
     'refused.max-conn': 0,
     'refused.max-conn-per-ip': 0,
+    'refused.tls-handshake': 0,
     'closed.frame-too-large': 0,
     'closed.frame-timeout': 0,
     'closed.idle-timeout': 0,

@@ -15,6 +15,8 @@ import { assertMiddleware, createGroup, prepend } from './middleware.ts'
 import { compileRoute, Router } from './router.ts'
 import { inject } from '../transport/inject.ts'
 import { TcpTransport } from '../transport/tcp.ts'
+import { TlsTransport } from '../transport/tls.ts'
+import { WsTransport } from '../transport/ws.ts'
 import type { TransportHost } from '../transport/context.ts'
 import { UdpTransport } from '../transport/udp.ts'
 import type { CloseReason, EnetServer, InjectOptions, Middleware, MsgIdSet, Payload, Reply, RouteDefinition, RouteGroup, ServerAddress } from '../types.ts'
@@ -48,6 +50,8 @@ export class Server implements EnetServer, TransportHost {
   log: Logger
   private tcp: TcpTransport | null = null
   private udp: UdpTransport | null = null
+  private ws: WsTransport | null = null
+  private tls: TlsTransport | null = null
   private bound: ServerAddress = {}
   private sweeper: NodeJS.Timeout | null = null
   /** A pending check of the global outbound budget (outboundGrew). */
@@ -145,7 +149,7 @@ export class Server implements EnetServer, TransportHost {
 
   async listen(): Promise<ServerAddress> {
     if (this.state !== 'new') throw new EnetError('ENET_ERR_SERVER_CLOSED')
-    const { tcp, udp } = this.config
+    const { tcp, udp, ws, tls } = this.config
     try {
       if (tcp.enabled) {
         this.tcp = new TcpTransport(this, frameCodec(tcp.codec))
@@ -155,15 +159,23 @@ export class Server implements EnetServer, TransportHost {
         this.udp = new UdpTransport(this, datagramCodec(udp.codec))
         this.bound.udp = await this.udp.listen(udp.host, udp.port).catch(cannotListen('udp', udp))
       }
+      // WebSocket and TLS carry the TCP codec's frames.
+      if (ws.enabled) {
+        this.ws = new WsTransport(this, frameCodec(tcp.codec))
+        this.bound.ws = await this.ws.listen(ws.host, ws.port).catch(cannotListen('ws', ws))
+      }
+      if (tls.enabled) {
+        this.tls = new TlsTransport(this, frameCodec(tcp.codec), tls)
+        this.bound.tls = await this.tls.listen(tls.host, tls.port).catch(cannotListen('tls', tls))
+      }
     } catch (err) {
-      await this.tcp?.stopAccepting()
-      await this.udp?.close()
+      await Promise.all([this.tcp?.stopAccepting(), this.ws?.stopAccepting(), this.tls?.stopAccepting(), this.udp?.close()])
       throw err
     }
     this.state = 'listening'
     this.startSweeper()
     this.heartbeat.start()
-    this.log.info({ tcp: this.bound.tcp, udp: this.bound.udp }, 'listening')
+    this.log.info(this.bound, 'listening')
     callHook(this.hooks, 'onListen', this.log, this.bound)
     return this.address()
   }
@@ -225,6 +237,12 @@ export class Server implements EnetServer, TransportHost {
     const { changed, restartNeeded } = diffConfig(this.config, next)
     // Settings that cannot change live keep their running value until a restart.
     const applied = liveConfig(this.config, next)
+    const restart = [...restartNeeded]
+    // Turning client certificates on or off changes the server, not only its certificate.
+    if ((this.config.tls.ca === undefined) !== (next.tls.ca === undefined)) {
+      restart.push('tls.ca')
+      applied.tls = { ...applied.tls, ca: this.config.tls.ca }
+    }
     if (changed.some((k) => k === 'heartbeat' || k.startsWith('heartbeat.'))) {
       try {
         this.heartbeat.apply(next.heartbeat)
@@ -242,7 +260,18 @@ export class Server implements EnetServer, TransportHost {
     }
     if (changed.some((k) => k.startsWith('limits.')) && this.state === 'listening') this.startSweeper()
     if (changed.some((k) => k.startsWith('udp.'))) this.udp?.reconfigure()
-    return restartNeeded
+    if (changed.some((k) => /^tls\.(cert|key|ca)$/.test(k))) this.tls?.reloadCertificate(applied.tls)
+    return restart
+  }
+
+  /**
+   * Read the TLS certificate files again: new handshakes get the new
+   * certificate, open connections keep theirs. False (and an error line naming
+   * the file) when they do not load; the certificate in use stays. startApp
+   * calls this when the files change; a createServer user calls it (on SIGHUP, say).
+   */
+  reloadCertificate(): boolean {
+    return this.tls?.reloadCertificate() ?? false
   }
 
   close(): Promise<void> {
@@ -253,7 +282,7 @@ export class Server implements EnetServer, TransportHost {
   private async shutdown(): Promise<void> {
     const wasListening = this.state === 'listening'
     this.state = 'closing'
-    const tcpClosed = this.tcp?.stopAccepting() ?? Promise.resolve()
+    const tcpClosed = Promise.all([this.tcp?.stopAccepting(), this.ws?.stopAccepting(), this.tls?.stopAccepting()])
     this.udp?.stopAccepting()
     const drained = await this.dispatcher.whenIdle(this.config.limits.drainTimeoutMs)
     if (!drained) this.log.warn({ active: this.dispatcher.active, ms: this.config.limits.drainTimeoutMs }, 'drain timeout: closing with requests still running')
@@ -279,7 +308,7 @@ export function createServer(input: EnetConfigInput | EnetConfig = {}, options: 
 }
 
 /** A port in use, an address not on this host, a name that does not resolve: one line naming the key. */
-function cannotListen(protocol: 'tcp' | 'udp', at: { host: string; port: number }) {
+function cannotListen(protocol: 'tcp' | 'udp' | 'ws' | 'tls', at: { host: string; port: number }) {
   return (err: NodeJS.ErrnoException): never => {
     throw new EnetError('ENET_ERR_LISTEN', [protocol, `${at.host}:${at.port}`, err.code ?? err.message], { cause: err })
   }

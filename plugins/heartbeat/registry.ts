@@ -11,17 +11,17 @@
 // taken here are `local`, beats heard from other instances are mirrored with
 // the time they have left, and node lists are always served from here.
 import type { Logger } from 'pino'
-import type { RateLimitedLog } from '@enetjs/enet'
+import type { Protocol, RateLimitedLog } from '@enetjs/enet'
 import { ReplayCache, type AuthFailure } from './auth.ts'
 
-export type NodeProtocol = 'tcp' | 'udp' | 'inject'
+export type NodeProtocol = Protocol
 
 /** Where a node's beat came from: where the locator sends its queries. */
 export interface NodeSource {
   readonly protocol: NodeProtocol
   readonly address: string
   readonly port: number
-  /** The server-side connection that carried the beat (TCP queries go back over it while it is open). */
+  /** The server-side connection that carried the beat (TCP, TLS and WebSocket queries go back over it while it is open). */
   readonly connId: number
 }
 

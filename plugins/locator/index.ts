@@ -204,7 +204,7 @@ function checkOptions(o: Options): Options {
   return o
 }
 
-/** Default: one query per live node, in the form and at the address targets.ts picks (over its TCP connection while that is open). */
+/** Default: one query per live node, in the form and at the address targets.ts picks (over its TCP, TLS or WebSocket connection while that is open). */
 function unicaster(ctx: PluginContext<Options>, heartbeat: () => HeartbeatApi, stats: LocatorStats): (name: string, queryId: string | undefined) => number {
   const { rawQueries } = ctx.options
   return (resource, queryId) => {

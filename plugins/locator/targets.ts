@@ -20,8 +20,9 @@ export type QueryTarget =
 /** `rawQueries: false` keeps to the framed query at the beat-from address. */
 export function queryTargets(n: NodeInfo, rawQueries: boolean): QueryTarget[] {
   const from = n.from
-  if (from.protocol === 'tcp') return [{ form: 'tcp', connId: from.connId }]
-  if (from.protocol !== 'udp') return []
+  if (from.protocol === 'inject') return []
+  // TCP, TLS and WebSocket: back over the connection the beats came on.
+  if (from.protocol !== 'udp') return [{ form: 'tcp', connId: from.connId }]
   const framed: QueryTarget = { form: 'framed', address: from.address, port: from.port }
   const announced = splitNode(n.node)
   if (!rawQueries || n.socket === 'kept' || announced === null || !sameIp(announced.host, from.address)) return [framed]
