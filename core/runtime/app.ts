@@ -44,6 +44,9 @@ export interface ConfigReload {
 export class App {
   private pluginWatcher: DebouncedWatcher | null = null
   private configWatcher: DebouncedWatcher | null = null
+  private certWatcher: DebouncedWatcher | null = null
+  /** The TLS files the cert watcher follows. */
+  private certFiles: string[] = []
   private reloading: Promise<ConfigReload> | null = null
   private rescan: NodeJS.Timeout | undefined = undefined
   private admin: AdminSocket | null = null
@@ -57,15 +60,20 @@ export class App {
     server.hooks.onClose.tapPromise('enet:plugins', () => plugins.closeAll())
   }
 
-  /** Resolves once the watchers have scanned their folders. */
-  async watch(): Promise<void> {
-    const cfg = this.server.config
-    if (!cfg.plugins.watch) return
-    const timing = {
-      debounceMs: this.opts.debounceMs ?? cfg.plugins.debounceMs,
+  private timing() {
+    return {
+      debounceMs: this.opts.debounceMs ?? this.server.config.plugins.debounceMs,
       removeGraceMs: this.opts.removeGraceMs ?? 300,
       stabilityMs: 50,
     }
+  }
+
+  /** Resolves once the watchers have scanned their folders. */
+  async watch(): Promise<void> {
+    await this.watchCertificate()
+    const cfg = this.server.config
+    if (!cfg.plugins.watch) return
+    const timing = this.timing()
     const log = this.server.log
     this.pluginWatcher = new DebouncedWatcher(cfg.plugins.dirs, {
       ...timing,
@@ -115,6 +123,7 @@ export class App {
       try {
         await this.plugins.applyConfig(prev, this.server.config)
         this.retargetWatcher(prev, this.server.config)
+        this.retargetCertWatcher()
       } catch (error) {
         // Limits are already live; a plugin that failed keeps its old version (the host logged it).
         log.error({ file: this.configFile, changed, err: error }, `config reload: applying plugin changes failed: ${describe(error)}`)
@@ -149,6 +158,43 @@ export class App {
     }
   }
 
+  /**
+   * TLS certificate files, watched on their own switch (tls.watch), not
+   * plugins.watch: a production server that pins its plugins still rotates
+   * its certificate. One settle for a save of cert and key together.
+   */
+  private async watchCertificate(): Promise<void> {
+    const { tls } = this.server.config
+    if (!tls.enabled || !tls.watch) return
+    this.certFiles = certFilesOf(tls)
+    const files = () => this.certFiles
+    const log = this.server.log
+    // Their folders, filtered to the files: a renewal renames new files (or
+    // symlinks, as certbot's live/ folder does) over them.
+    this.certWatcher = new DebouncedWatcher(foldersOf(this.certFiles), {
+      ...this.timing(),
+      depth: 0,
+      ignore: (p) => !files().includes(p) && !foldersOf(files()).includes(p),
+      keyOf: (p) => (files().includes(p) ? 'tls' : null),
+      present: () => files().every((f) => existsSync(f)),
+      onSettled: () => void this.server.reloadCertificate(),
+      onError: (err) => log.error({ err, files: files() }, `certificate watcher failed, watching again: ${describe(err)}`),
+      onRecovered: () => void this.server.reloadCertificate(),
+    })
+    await this.certWatcher.ready
+  }
+
+  private retargetCertWatcher(): void {
+    if (!this.certWatcher) return
+    const before = foldersOf(this.certFiles)
+    this.certFiles = certFilesOf(this.server.config.tls)
+    const after = foldersOf(this.certFiles)
+    const gone = before.filter((d) => !after.includes(d))
+    const added = after.filter((d) => !before.includes(d))
+    if (gone.length) this.certWatcher.unwatch(gone)
+    if (added.length) this.certWatcher.add(added)
+  }
+
   private loadOptions(): LoadOptions {
     return { ...this.opts, file: this.configFile ?? this.opts.file }
   }
@@ -164,10 +210,16 @@ export class App {
     // The server stops accepting in this same tick; watchers close meanwhile.
     const closing = this.server.close()
     clearTimeout(this.rescan)
-    await Promise.all([this.pluginWatcher?.close(), this.configWatcher?.close(), this.admin?.close(), stopTranspiler()])
+    await Promise.all([this.pluginWatcher?.close(), this.configWatcher?.close(), this.certWatcher?.close(), this.admin?.close(), stopTranspiler()])
     await closing
   }
 }
+
+function certFilesOf(tls: EnetConfig['tls']): string[] {
+  return [tls.cert, tls.key, tls.ca].filter((f): f is string => f !== undefined)
+}
+
+const foldersOf = (files: string[]) => [...new Set(files.map((f) => dirname(f)))]
 
 /** The plugin folder a changed path belongs to, or null. */
 export function pluginFolderOf(path: string, dirs: string[]): string | null {

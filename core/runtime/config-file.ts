@@ -62,7 +62,7 @@ export async function loadConfig(opts: LoadOptions = {}): Promise<LoadedConfig> 
   }
   const merged = mergeConfig(mergeConfig(raw, envPatch(env)), opts.flags ?? {})
   const config = resolveConfig(merged, file ?? 'config')
-  // Plugin dirs are relative to the config file (or the cwd without one).
+  // Plugin dirs and TLS files are relative to the config file (or the cwd without one).
   const base = file ? resolve(file, '..') : (opts.cwd ?? process.cwd())
   const admin = { socket: config.admin.socket === false ? (false as const) : resolve(base, config.admin.socket) }
   const dirs = config.plugins.dirs.map((d) => resolve(base, d))
@@ -71,5 +71,7 @@ export async function loadConfig(opts: LoadOptions = {}): Promise<LoadedConfig> 
     if (existsSync(d) && !statSync(d).isDirectory()) throw new EnetError('ENET_ERR_CONFIG', [`plugins.dirs[${i}]: expected a folder, got the file ${d}`])
   })
   bundledFolders(config.plugins.bundled)
-  return { config: { ...config, admin, plugins: { ...config.plugins, dirs } }, file }
+  const tls = { ...config.tls }
+  for (const k of ['cert', 'key', 'ca'] as const) if (tls[k] !== undefined) tls[k] = resolve(base, tls[k])
+  return { config: { ...config, admin, tls, plugins: { ...config.plugins, dirs } }, file }
 }
