@@ -1,4 +1,5 @@
 // enet start: load the config, start the server and its plugins, stop on SIGINT/SIGTERM.
+import { resolve as resolvePath } from 'node:path'
 import { parseHostPort, type ConfigPatch } from '../config.ts'
 import { EnetError } from '../errors.ts'
 import { startApp } from '../runtime/app.ts'
@@ -14,6 +15,11 @@ export const START: Command = {
     config: { type: 'string', short: 'c', value: 'FILE', help: 'config file', default: './enet.config.ts when present' },
     tcp: { type: 'string', value: 'HOST:PORT', help: 'TCP listen address; port 0 picks a free one', default: 'tcp in the config, 0.0.0.0:6430' },
     udp: { type: 'string', value: 'HOST:PORT', help: 'UDP listen address; port 0 picks a free one', default: 'udp in the config, 0.0.0.0:6430' },
+    ws: { type: 'string', value: 'HOST:PORT', help: 'also listen for WebSocket (one binary message per frame)', default: 'ws in the config, off' },
+    tls: { type: 'string', value: 'HOST:PORT', help: 'also listen for TCP under TLS (needs --tls-cert and --tls-key, or tls.cert/key)', default: 'tls in the config, off' },
+    'tls-cert': { type: 'string', value: 'FILE', help: 'PEM certificate (chain) for --tls; reloaded when the file changes', default: 'tls.cert in the config' },
+    'tls-key': { type: 'string', value: 'FILE', help: 'PEM private key for --tls', default: 'tls.key in the config' },
+    'tls-ca': { type: 'string', value: 'FILE', help: 'CA of client certificates: clients must show one it signed', default: 'tls.ca in the config, none' },
     plugins: { type: 'string', multiple: true, value: 'DIR', help: 'plugin folder, instead of plugins.dirs', default: 'plugins.dirs in the config, plugins' },
     'no-watch': { type: 'boolean', help: 'do not watch plugin and config files', default: 'watch' },
     'log-level': { type: 'string', value: 'L', help: 'trace, debug, info, warn, error, fatal or silent', default: 'log.level in the config, info' },
@@ -28,10 +34,32 @@ export async function startCommand(argv: string[], out: NodeJS.WritableStream = 
     out.write(helpText(START))
     return 0
   }
-  const values = parsed.values as { config?: string; tcp?: string; udp?: string; plugins?: string[]; 'no-watch'?: boolean; 'log-level'?: string; heartbeat?: string; workers?: string }
+  const values = parsed.values as {
+    config?: string
+    tcp?: string
+    udp?: string
+    ws?: string
+    tls?: string
+    'tls-cert'?: string
+    'tls-key'?: string
+    'tls-ca'?: string
+    plugins?: string[]
+    'no-watch'?: boolean
+    'log-level'?: string
+    heartbeat?: string
+    workers?: string
+  }
   const flags: ConfigPatch = {}
   if (values.tcp) flags.tcp = parseHostPort(values.tcp, '--tcp')
   if (values.udp) flags.udp = parseHostPort(values.udp, '--udp')
+  if (values.ws) flags.ws = parseHostPort(values.ws, '--ws')
+  const tls: ConfigPatch = values.tls ? { ...parseHostPort(values.tls, '--tls') } : {}
+  // Relative to where the command runs, not to the config file.
+  for (const k of ['cert', 'key', 'ca'] as const) {
+    const file = values[`tls-${k}`]
+    if (file !== undefined) tls[k] = resolvePath(file)
+  }
+  if (Object.keys(tls).length) flags.tls = tls
   if (values.heartbeat !== undefined) {
     const ms = parseMs(values.heartbeat, '--heartbeat')
     flags.heartbeat = ms === 0 ? false : { intervalMs: ms }

@@ -20,8 +20,9 @@ export function parseWorkers(value: string): number {
   return n
 }
 
-export function listeningLine({ tcp, udp }: ServerAddress): string {
-  return `enet listening${tcp ? ` tcp ${formatHostPort(tcp)}` : ''}${udp ? ` udp ${formatHostPort(udp)}` : ''}\n`
+export function listeningLine(address: ServerAddress): string {
+  const parts = (['tcp', 'udp', 'ws', 'tls'] as const).flatMap((k) => (address[k] ? [` ${k} ${formatHostPort(address[k])}`] : []))
+  return `enet listening${parts.join('')}\n`
 }
 
 export async function runPrimary(workers: number, file: string | undefined, flags: ConfigPatch, out: NodeJS.WritableStream): Promise<number> {

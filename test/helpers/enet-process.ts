@@ -6,12 +6,19 @@ import type { LogLine } from './logs.ts'
 import { until } from './until.ts'
 
 const BIN = fileURLToPath(new URL('../../bin/enet.mjs', import.meta.url))
-const LISTENING = /^enet listening tcp [\d.]+:(\d+)(?: udp [\d.]+:(\d+))?$/
+const LISTENING = /^enet listening((?: (?:tcp|udp|ws|tls) \S+)+)$/
+
+export interface Ports {
+  tcp: number
+  udp: number
+  ws?: number
+  tls?: number
+}
 
 export interface EnetProcess {
   readonly proc: ChildProcess
-  /** The ports of the `enet listening` line (udp 0 when off); rejects if the process exits first. */
-  readonly ports: Promise<{ tcp: number; udp: number }>
+  /** The ports of the `enet listening` line (tcp, udp 0 when off); rejects if the process exits first. */
+  readonly ports: Promise<Ports>
   readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
   /** Every JSON log line so far (stdout, from the primary and every worker). */
   readonly logs: LogLine[]
@@ -25,20 +32,24 @@ export interface EnetProcess {
 export function startEnet(args: string[], opts: { cwd: string }): EnetProcess {
   const proc = spawn(process.execPath, [BIN, 'start', ...args], {
     cwd: opts.cwd,
-    env: { ...process.env, ENET_TCP: '', ENET_UDP: '', ENET_LOG_LEVEL: '', ENET_PLUGINS: '' },
+    env: { ...process.env, ENET_TCP: '', ENET_UDP: '', ENET_WS: '', ENET_TLS: '', ENET_LOG_LEVEL: '', ENET_PLUGINS: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const logs: LogLine[] = []
   let stderr = ''
   let rest = ''
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })))
-  const ports = new Promise<{ tcp: number; udp: number }>((resolve, reject) => {
+  const ports = new Promise<Ports>((resolve, reject) => {
     proc.stdout!.setEncoding('utf8').on('data', (s: string) => {
       const lines = (rest + s).split('\n')
       rest = lines.pop()!
       for (const line of lines) {
         const m = LISTENING.exec(line)
-        if (m) resolve({ tcp: Number(m[1]), udp: Number(m[2] ?? 0) })
+        if (m) {
+          const found: Ports = { tcp: 0, udp: 0 }
+          for (const [, k, port] of m[1]!.matchAll(/ (tcp|udp|ws|tls) \S*:(\d+)/g)) found[k as keyof Ports] = Number(port)
+          resolve(found)
+        }
         else if (line.startsWith('{')) logs.push(JSON.parse(line) as LogLine)
       }
     })
