@@ -58,6 +58,9 @@ describe('the packed package in a new project', () => {
     expect(all).toContain('dist/core/client/index.js')
     expect(all).toContain('dist/plugins/heartbeat/index.js')
     expect(all).toContain('bin/enet.mjs')
+    // The browser client ships as its source: one ES module with no build step.
+    expect(all).toContain('core/client/browser.js')
+    expect(all).toContain('core/client/browser.d.ts')
     expect(all.filter((f) => /\.ts$/.test(f) && !f.endsWith('.d.ts'))).toEqual([])
     expect(all.filter((f) => /^(test|bench|scripts|examples)\//.test(f))).toEqual([])
   })

@@ -107,6 +107,24 @@ describe('WebSocket transport', () => {
     expect((await good.request(1, 'still')).data.toString()).toBe('still')
   })
 
+  it('what came before a refused message is answered first, then the close', async () => {
+    const { url } = await startWs({}, (s) =>
+      s.route(1, async (req) => {
+        for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r))
+        req.reply(1, req.data)
+      }),
+    )
+    for (const [bad, code] of [['text', 1003], [frame(1, 'abc').subarray(0, 9), 1007]] as const) {
+      const p = await peer(url)
+      p.ws.send(frame(1, 'first'))
+      p.ws.send(frame(1, 'second'))
+      p.ws.send(bad)
+      p.ws.send(frame(1, 'after the bad one'))
+      expect((await p.closed).code).toBe(code)
+      expect(p.frames.map((f) => f.text)).toEqual(['first', 'second'])
+    }
+  })
+
   it('a frame that declares more than maxPacketSize closes with 1009; exactly maxPacketSize is fine', async () => {
     const { url, server } = await startWs({ limits: { maxPacketSize: 1024 } }, (s) => s.route(1, echo))
     const c = client(url)
