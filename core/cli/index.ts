@@ -5,8 +5,8 @@ import { fileURLToPath } from 'node:url'
 import { EnetError } from '../errors.ts'
 
 const USAGE = `usage:
-  enet start [--config FILE] [--tcp HOST:PORT] [--udp HOST:PORT] [--plugins DIR] [--no-watch] [--log-level L] [--heartbeat MS] [--workers N]
-             [--ws HOST:PORT] [--tls HOST:PORT --tls-cert FILE --tls-key FILE [--tls-ca FILE]]
+  enet start [--config FILE] [--tcp HOST:PORT] [--udp HOST:PORT] [--ws HOST:PORT] [--tls HOST:PORT --tls-cert FILE --tls-key FILE [--tls-ca FILE]]
+             [--plugins DIR] [--no-watch] [--log-level L] [--heartbeat MS] [--workers N]
   enet send [--udp] HOST:PORT MSGID DATA [--wait] [--timeout MS] [--reply-id N]
   enet plugins [--config FILE] [--json]        list the running server's plugins
   enet reload NAME [--config FILE]             reload one plugin of the running server

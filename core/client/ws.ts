@@ -33,7 +33,7 @@ export class WsClient extends StreamClient {
     return this.ws ? this.ends?.local.port : undefined
   }
 
-  protected get endpoints() {
+  protected override get endpoints() {
     return this.ends ?? { local: { address: '0.0.0.0', port: 0 }, remote: { address: this.host, port: this.port } }
   }
 

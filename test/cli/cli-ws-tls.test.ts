@@ -2,12 +2,13 @@
 // both, clients of each get answers, `--help` lists the flags, and a missing
 // certificate is one line with exit code 2.
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { connect, type Client } from '../../core/client/index.ts'
+import { parseBlocks } from '../docs/blocks.ts'
 import { useCerts } from '../helpers/certs.ts'
 import { startEnet, type EnetProcess } from '../helpers/enet-process.ts'
 
@@ -46,6 +47,30 @@ describe('enet start --ws / --tls', () => {
     expect((await tls.request(1, 'b')).data.toString()).toBe('tls:b')
     expect(await p.waitLog((l) => l.msg === 'listening')).toMatchObject({ ws: { port: ports.ws }, tls: { port: ports.tls } })
     expect((await p.stop()).code).toBe(0)
+  })
+
+  it("README.md's TLS start block runs as shown: openssl makes the certificate, enet start serves it", async () => {
+    const block = parseBlocks('README.md').find((b) => b.lang === 'sh' && b.args.by?.[0] === 'test/cli/cli-ws-tls.test.ts')
+    expect(block, 'the README block pinned by this test').toBeDefined()
+    const [openssl, start] = block!.text.replace(/\\\n\s*/g, '').trim().split('\n')
+    const here = mkdtempSync(join(tmpdir(), 'enet-readme-tls-'))
+    try {
+      const made = spawnSync('bash', ['-c', openssl!], { cwd: here, encoding: 'utf8' })
+      expect(made.status, made.stderr).toBe(0)
+      const args = start!.split(/\s+/)
+      expect(args.slice(0, 3)).toEqual(['npx', 'enet', 'start'])
+      // The shown port becomes a free one; TCP and UDP stay off the shared 6430.
+      const p = startEnet([...args.slice(3).map((a) => a.replace('127.0.0.1:6432', '127.0.0.1:0')), '--tcp', '127.0.0.1:0', '--udp', '127.0.0.1:0'], { cwd: here })
+      procs.push(p)
+      const { tls } = await p.ports
+      const c = connect(`tls://127.0.0.1:${tls}`, { reconnect: false, tls: { ca: readFileSync(join(here, 'cert.pem')) } })
+      clients.push(c)
+      await c.ready()
+      await c.close()
+      expect((await p.stop()).code).toBe(0)
+    } finally {
+      rmSync(here, { recursive: true, force: true })
+    }
   })
 
   it('--help lists --ws and --tls with its certificate flags', () => {

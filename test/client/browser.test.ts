@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import type { Connection, Request } from '../../core/types.ts'
+import { parseBlocks } from '../docs/blocks.ts'
 import { useHarness } from '../helpers/server.ts'
 import { until } from '../helpers/until.ts'
 
@@ -20,12 +21,15 @@ const h = useHarness()
 let browser: Browser
 let web: http.Server
 let origin: string
+/** Served at /readme: README.md's browser example, pointed at the test's server. */
+let readmePage = ''
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; .ci/run does)`)
   web = http.createServer((req, res) => {
     if (req.url === '/enet.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(CLIENT)
     else if (req.url === '/') res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE)
+    else if (req.url === '/readme') res.writeHead(200, { 'content-type': 'text/html' }).end(readmePage)
     else res.writeHead(404).end()
   })
   await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve))
@@ -113,6 +117,21 @@ describe('browser client (headless Chromium)', () => {
     expect(starts.map((c) => [c.protocol, c.remote.address])).toEqual([['ws', '127.0.0.1']])
     await until(() => stops.length === 1)
     expect(stops).toEqual(['ws:peer-closed'])
+  })
+
+  it("README.md's browser example runs as shown", async () => {
+    const block = parseBlocks('README.md').find((b) => b.lang === 'html' && b.args.by?.[0] === 'test/client/browser.test.ts')
+    expect(block, 'the README block pinned by this test').toBeDefined()
+    const { url } = await startWs((s) => s.route(1, (req: Request) => void req.reply(1, req.data)))
+    expect(block!.text).toContain("'ws://127.0.0.1:6431/'")
+    readmePage = `<!doctype html><meta charset="utf-8">\n${block!.text.replace("'ws://127.0.0.1:6431/'", JSON.stringify(url))}`
+    const p = await browser.newPage()
+    h.onCleanup(() => p.close())
+    const logged: string[] = []
+    p.on('console', (m) => void logged.push(m.text()))
+    await p.goto(`${origin}/readme`)
+    await until(() => logged.length >= 2, 10_000, 'the two console lines')
+    expect(logged.sort()).toEqual(['1 hello enet', 'hello enet'])
   })
 
   it('queues sends until connected and reconnects after the server drops it', async () => {
