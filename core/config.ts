@@ -172,11 +172,18 @@ export const configSchema = z
 
 export type EnetConfig = z.output<typeof configSchema>
 export type EnetConfigInput = z.input<typeof configSchema>
-export type ConfigFn = (env: NodeJS.ProcessEnv) => EnetConfigInput
+export type ConfigFn = (env: NodeJS.ProcessEnv) => EnetConfigInput | Promise<EnetConfigInput>
 export type ConfigExport = EnetConfigInput | ConfigFn
 
-/** Identity helper so an `enet.config.ts` gets types and completion. */
-export function defineConfig<T extends ConfigExport>(config: T): T {
+/**
+ * Identity helper so an `enet.config.ts` gets types and completion. Not
+ * generic on purpose: an object literal checked against the config type
+ * itself gets excess-property checks, so a misspelt key is flagged in the
+ * editor (a type parameter would take any extra key in).
+ */
+export function defineConfig(config: EnetConfigInput): EnetConfigInput
+export function defineConfig(config: ConfigFn): ConfigFn
+export function defineConfig(config: ConfigExport): ConfigExport {
   return config
 }
 

@@ -64,7 +64,11 @@ export interface RateLimit {
   readonly burst: number
 }
 
-export type HandlerResult = void | Promise<void>
+/**
+ * What a handler returns is ignored, except that a promise is awaited: so
+ * `(req) => req.reply(...)` (a boolean) needs no annotation.
+ */
+export type HandlerResult = unknown
 export type Handler = (req: Request) => HandlerResult
 
 /** zinx's IRouter: PreHandle, Handle, PostHandle run in that order. */
