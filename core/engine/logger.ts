@@ -1,22 +1,24 @@
-// The root pino logger. Pretty output for a person at a terminal, JSON lines
-// otherwise; pino-pretty is a dev dependency, so it is loaded only if present.
+// The root pino logger: short readable lines for a person at a terminal, JSON
+// lines for machines (a pipe, a file, a log collector). `log.pretty` chooses:
+// 'auto' (default) is pretty when stdout is a TTY.
 import { createRequire } from 'node:module'
 import pino, { type DestinationStream, type Logger } from 'pino'
 import type { EnetConfig } from '../config.ts'
 
 const require = createRequire(import.meta.url)
 
+export function wantsPretty(setting: EnetConfig['log']['pretty'], stdoutIsTTY: boolean): boolean {
+  return setting === true || (setting === 'auto' && stdoutIsTTY)
+}
+
 export function createLogger(config: EnetConfig, stream?: DestinationStream): Logger {
   const opts = { name: config.name, level: config.log.level }
   if (stream) return pino(opts, stream)
-  const pretty = config.log.pretty === true || (config.log.pretty === 'auto' && process.stdout.isTTY === true)
-  if (pretty) {
-    try {
-      const pinoPretty = require('pino-pretty') as (o: object) => DestinationStream
-      return pino(opts, pinoPretty({ colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' }))
-    } catch {
-      // pino-pretty not installed (production install): JSON it is.
-    }
+  if (wantsPretty(config.log.pretty, process.stdout.isTTY === true)) {
+    // Loaded only when wanted: machines never pay for the formatter.
+    const pinoPretty = require('pino-pretty') as (o: object) => DestinationStream
+    // One line per entry, the time without the date, no pid/hostname.
+    return pino(opts, pinoPretty({ translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true }))
   }
   return pino(opts, pino.destination({ sync: false }))
 }
