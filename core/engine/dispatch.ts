@@ -147,7 +147,8 @@ export class Dispatcher {
       return req
     }
     if (isThenable(result)) {
-      this.track(req, route, result)
+      // The outcome's ms counts from the handler's start, its synchronous part included.
+      this.track(req, route, result, t0 || performance.now())
       return req
     }
     req.state = DONE
@@ -155,13 +156,12 @@ export class Dispatcher {
     return req
   }
 
-  private track(req: Req, route: Route, result: PromiseLike<void>): void {
+  private track(req: Req, route: Route, result: PromiseLike<void>, t0: number): void {
     const conn = req.conn
     conn.active++
     if (!route.concurrent) conn.running = true
     if (route.tracker) route.tracker.inflight++
     this.active++
-    const t0 = performance.now()
     const ms = route.timeoutMs || this.config.limits.handlerTimeoutMs
     req.timer = setTimeout(() => this.settle(req, route, t0, 'timeout', new EnetError('ENET_ERR_HANDLER_TIMEOUT', [req.msgId, route.owner, ms])), ms)
     // A handler abandoned at shutdown must not hold the process open.
