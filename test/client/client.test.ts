@@ -135,7 +135,8 @@ describe('TCP client', () => {
     const silent = c.request(1, 'nobody answers', { timeoutMs: 20 })
     expect(timeouts()).toBe(base + 1)
     await expect(silent).rejects.toMatchObject({ code: 'ENET_ERR_REQUEST_TIMEOUT' })
-    expect(timeouts()).toBe(base)
+    // At most: another timer of this process may end meanwhile on a loaded machine.
+    expect(timeouts()).toBeLessThanOrEqual(base)
     expect((await c.request(2, 'still works')).data.toString()).toBe('still works')
   })
 
