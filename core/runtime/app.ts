@@ -8,7 +8,7 @@ import { loadConfig, type LoadOptions } from './config-file.ts'
 import { stopTranspiler, transpileAhead } from './loader.ts'
 import { describe } from '../errors.ts'
 import { PluginHost, entryFile } from './plugin/host.ts'
-import { DebouncedWatcher } from './plugin/watcher.ts'
+import type { DebouncedWatcher } from './plugin/watcher.ts'
 import { Server } from '../engine/server.ts'
 import { callHook } from '../hooks.ts'
 import { existsSync } from 'node:fs'
@@ -45,6 +45,7 @@ export class App {
   private pluginWatcher: DebouncedWatcher | null = null
   private configWatcher: DebouncedWatcher | null = null
   private certWatcher: DebouncedWatcher | null = null
+  private closed = false
   /** The TLS files the cert watcher follows. */
   private certFiles: string[] = []
   private reloading: Promise<ConfigReload> | null = null
@@ -73,6 +74,8 @@ export class App {
     await this.watchCertificate()
     const cfg = this.server.config
     if (!cfg.plugins.watch) return
+    const DebouncedWatcher = await loadWatcher()
+    if (this.closed) return
     const timing = this.timing()
     const log = this.server.log
     this.pluginWatcher = new DebouncedWatcher(cfg.plugins.dirs, {
@@ -166,6 +169,8 @@ export class App {
   private async watchCertificate(): Promise<void> {
     const { tls } = this.server.config
     if (!tls.enabled || !tls.watch) return
+    const DebouncedWatcher = await loadWatcher()
+    if (this.closed) return
     this.certFiles = certFilesOf(tls)
     const files = () => this.certFiles
     const log = this.server.log
@@ -208,6 +213,7 @@ export class App {
 
   async close(): Promise<void> {
     // The server stops accepting in this same tick; watchers close meanwhile.
+    this.closed = true
     const closing = this.server.close()
     clearTimeout(this.rescan)
     await Promise.all([this.pluginWatcher?.close(), this.configWatcher?.close(), this.certWatcher?.close(), this.admin?.close(), stopTranspiler()])
@@ -220,6 +226,14 @@ function certFilesOf(tls: EnetConfig['tls']): string[] {
 }
 
 const foldersOf = (files: string[]) => [...new Set(files.map((f) => dirname(f)))]
+
+/**
+ * chokidar is loaded only by an app that watches: an embedded server
+ * (createServer) or one started with --no-watch never pays its memory.
+ */
+async function loadWatcher(): Promise<typeof DebouncedWatcher> {
+  return (await import('./plugin/watcher.ts')).DebouncedWatcher
+}
 
 /** The plugin folder a changed path belongs to, or null. */
 export function pluginFolderOf(path: string, dirs: string[]): string | null {
