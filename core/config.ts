@@ -56,6 +56,15 @@ const tlsSchema = optIn(6432, {
   })
   .default({ enabled: false })
 
+const faultPolicy = z.object({
+  policy: z.enum(['keep', 'restart', 'unload']).default('restart'),
+  /** Faults borne within windowMs (restart, unload); the next one unloads the plugin. */
+  max: int(0).default(5),
+  windowMs: int(1).default(60_000),
+  /** Wait before a restart; doubles with each fault in the window, up to windowMs. */
+  backoffMs: int(0).default(1_000),
+})
+
 export const configSchema = z
   .object({
     name: z.string().min(1).default('enet'),
@@ -164,6 +173,11 @@ export const configSchema = z
         setupTimeoutMs: int(1).default(5_000),
         drainTimeoutMs: int(0).default(5_000),
         debounceMs: int(0).default(50),
+        /** What a fault in plugin code (a throwing timer, listener, stray promise) does to that plugin (runtime/plugin/supervisor.ts). */
+        faults: faultPolicy
+          .extend({ byPlugin: z.record(z.string(), faultPolicy.partial().strict()).default({}) })
+          .strict()
+          .default({}),
       })
       .strict()
       .default({}),

@@ -8,10 +8,14 @@ export interface PluginEvent {
   plugin: string
   from: string | null
   to: string | null
-  outcome: 'loaded' | 'reloaded' | 'unloaded' | 'failed'
+  /** `fault`: code of the version `from` threw or rejected outside any request; `restarted`: the supervisor set it up again. */
+  outcome: 'loaded' | 'reloaded' | 'unloaded' | 'failed' | 'fault' | 'restarted'
   ms: number
   file?: string
   error?: Error
+  /** Faults: where it escaped from (timer, interval, uncaught, rejection, dispose, restart) and the plugin's file:line. */
+  site?: string
+  at?: string
 }
 
 export interface ConfigEvent {

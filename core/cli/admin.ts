@@ -61,8 +61,8 @@ type Row = Omit<PluginInfo, 'status'> & { status: string; worker?: number }
 
 function table(rows: Row[]): string {
   const workers = rows.some((r) => r.worker !== undefined)
-  const head = [...(workers ? ['WORKER'] : []), 'NAME', 'VERSION', 'STATUS', 'ROUTES', 'TAPS', 'LAST ERROR']
-  const body = rows.map((r) => [...(workers ? [String(r.worker)] : []), r.name, `v${r.version}`, r.status, r.routes.join(',') || '-', String(r.taps), r.lastError ?? '-'])
+  const head = [...(workers ? ['WORKER'] : []), 'NAME', 'VERSION', 'STATUS', 'ROUTES', 'TAPS', 'FAULTS', 'RESTARTS', 'LAST ERROR', 'LAST FAULT']
+  const body = rows.map((r) => [...(workers ? [String(r.worker)] : []), r.name, `v${r.version}`, r.status, r.routes.join(',') || '-', String(r.taps), String(r.faults ?? 0), String(r.restarts ?? 0), r.lastError ?? '-', r.lastFault ?? '-'])
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)))
   return [head, ...body].map((cells) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n'
 }
@@ -72,6 +72,8 @@ interface Status {
   connections: number
   counters: Record<string, number>
   plugins?: Record<string, unknown>
+  /** Plugins whose code has faulted, and what the supervisor did (runtime/plugin/supervisor.ts). */
+  faults?: Array<Pick<PluginInfo, 'name' | 'status' | 'version' | 'faults' | 'restarts' | 'lastFault'>>
   /** Under --workers: each worker's own status (the totals above are their sums). */
   workers?: Array<Partial<Status> & { worker: number; pid: number; error?: string }>
 }
@@ -89,6 +91,8 @@ function statusText(s: Status): string {
     lines.push(`worker ${w.worker}     pid ${w.pid}, connections ${w.connections}, counters ${nonZero(w.counters)}`)
     for (const [name, stats] of Object.entries(w.plugins ?? {})) lines.push(`  ${name.padEnd(10)} ${nonZero(stats)}`)
   }
+  // Plugins whose code has faulted: what the supervisor did about it.
+  for (const f of s.faults ?? []) lines.push(`${'faults'.padEnd(12)} ${f.name} ${f.status} v${f.version}: ${f.faults} faults, ${f.restarts} restarts; last: ${f.lastFault}`)
   return lines.join('\n') + '\n'
 }
 

@@ -2,7 +2,8 @@
 import { resolve as resolvePath } from 'node:path'
 import { parseHostPort, type ConfigPatch } from '../config.ts'
 import { EnetError } from '../errors.ts'
-import { startApp } from '../runtime/app.ts'
+import { startApp, type App } from '../runtime/app.ts'
+import { superviseProcess } from '../runtime/faults.ts'
 import { workerIdentity } from '../runtime/cluster/worker.ts'
 import { helpText, parseCommand, type Command } from './flags.ts'
 import { listeningLine, parseWorkers, runPrimary, runWorker } from './workers.ts'
@@ -75,7 +76,10 @@ export async function startCommand(argv: string[], out: NodeJS.WritableStream = 
   if (id !== null) return runWorker(id, values.config, flags)
   if (values.workers !== undefined) return runPrimary(parseWorkers(values.workers), values.config, flags, out)
 
-  const app = await startApp({ file: values.config, flags })
+  // Installed before the plugins load: their setup may already start what faults.
+  let running: App | null = null
+  superviseProcess(() => running)
+  const app = (running = await startApp({ file: values.config, flags }))
 
   return new Promise<number>((resolve) => {
     let stopping = false

@@ -4,7 +4,8 @@ import { type ConfigPatch, formatHostPort, parseHostPort } from '../config.ts'
 import { createLogger } from '../engine/logger.ts'
 import { EnetError } from '../errors.ts'
 import { AdminSocket, localAdmin, type AdminRequest } from '../runtime/admin.ts'
-import { startApp } from '../runtime/app.ts'
+import { startApp, type App } from '../runtime/app.ts'
+import { superviseProcess } from '../runtime/faults.ts'
 import { loadConfig } from '../runtime/config-file.ts'
 import { clusterAdmin } from '../runtime/cluster/admin.ts'
 import { ClusterPrimary, WORKER_UDP_ENV } from '../runtime/cluster/primary.ts'
@@ -77,7 +78,10 @@ export async function runWorker(id: { worker: number; workers: number }, file: s
   const own: ConfigPatch = { ...flags, admin: { socket: false } }
   if (id.worker !== 0) own.udp = { ...(flags.udp as object), enabled: false }
   else if (process.env[WORKER_UDP_ENV]) own.udp = parseHostPort(process.env[WORKER_UDP_ENV]!, WORKER_UDP_ENV)
-  const app = await startApp({ file, flags: own, cluster: bus })
+  // Plugin faults are contained in each worker as in a single process; other errors end the worker.
+  let running: App | null = null
+  superviseProcess(() => running)
+  const app = (running = await startApp({ file, flags: own, cluster: bus }))
   const answer = localAdmin(app.server, app.plugins)
   link.handle('admin', (req) => answer(req as AdminRequest))
   let closing: Promise<void> | null = null

@@ -37,6 +37,8 @@ export function createCounters() {
     'closed.peer-evicted': 0,
     'closed.not-alive': 0,
     'heartbeat.pings': 0,
+    /** Errors from plugin code outside any request, contained (runtime/plugin/supervisor.ts). */
+    'faults.plugin': 0,
   }
 }
 export type CounterName = keyof ReturnType<typeof createCounters>

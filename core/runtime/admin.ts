@@ -132,12 +132,20 @@ export function localAdmin(enet: Server, plugins: PluginHost): AdminResponder {
       case 'reload':
         return { ok: true, plugin: await plugins.reload(req.name) }
       case 'status':
-        return { ok: true, address: enet.address(), connections: enet.connections.size, counters: enet.counters, plugins: pluginStats(plugins) }
+        return { ok: true, address: enet.address(), connections: enet.connections.size, counters: enet.counters, plugins: pluginStats(plugins), faults: faults(plugins) }
     }
   }
 }
 
 /** What each plugin's API reports from `stats()`, if it has one (heartbeat, locator). */
+/** The plugins whose code has faulted, and what the supervisor made of them. */
+function faults(plugins: PluginHost): object[] {
+  return plugins
+    .list()
+    .filter((p) => p.faults > 0)
+    .map(({ name, status, version, faults, restarts, lastFault }) => ({ name, status, version, faults, restarts, lastFault }))
+}
+
 function pluginStats(plugins: PluginHost): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   for (const { name } of plugins.list()) {

@@ -247,8 +247,8 @@ describe('enet plugins / enet reload', () => {
     const file = join(p.root, 'enet.config.ts')
     const out = sink()
     expect(await adminCommand('plugins', ['--config', file], out.stream)).toBe(0)
-    expect(out.text()).toMatch(/^NAME\s+VERSION\s+STATUS\s+ROUTES\s+TAPS\s+LAST ERROR\n/)
-    expect(out.text()).toMatch(/greeter\s+v1\s+active\s+4\s+0\s+-/)
+    expect(out.text()).toMatch(/^NAME\s+VERSION\s+STATUS\s+ROUTES\s+TAPS\s+FAULTS\s+RESTARTS\s+LAST ERROR\s+LAST FAULT\n/)
+    expect(out.text()).toMatch(/greeter\s+v1\s+active\s+4\s+0\s+0\s+0\s+-\s+-/)
 
     const json = sink()
     expect(await adminCommand('reload', ['greeter', '--config', file, '--json'], json.stream)).toBe(0)

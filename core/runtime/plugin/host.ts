@@ -2,7 +2,7 @@
 // setup, then swap routes and taps in one synchronous step; the old version
 // drains and is disposed afterwards. Any failure before the swap leaves the
 // old version serving (vite restartServer, c12 watch).
-import { basename } from 'node:path'
+import { basename, dirname } from 'node:path'
 import type { EnetConfig } from '../../config.ts'
 import { EnetError, toError, type ErrorCode } from '../../errors.ts'
 import { callHook, type PluginEvent } from '../../hooks.ts'
@@ -15,6 +15,8 @@ import { PluginFailure, checkOptions, entryFile, firstLine, orderByDependencies,
 import { withTimeout } from '../../engine/deadline.ts'
 import { PluginVersion } from './version.ts'
 import { fingerprint } from './fingerprint.ts'
+import { ownedBy, runAs, type FaultSite } from './scope.ts'
+import { FaultRecord, policyFor, type Verdict } from './supervisor.ts'
 import { bundledFolders } from './bundled.ts'
 
 /** Every plugin folder the config asks for: those in its dirs, then the bundled ones it names. */
@@ -28,11 +30,18 @@ export interface PluginInfo {
   name: string
   dir: string
   version: number
-  status: 'active' | 'failed' | 'disabled' | 'unloaded'
+  /** `faulted`: unloaded by the supervisor after too many faults (plugins.faults). */
+  status: 'active' | 'failed' | 'disabled' | 'unloaded' | 'faulted'
   routes: number[]
   taps: number
   inflight: number
   lastError: string | null
+  /** Faults of this plugin's code outside any request, since the server started. */
+  faults: number
+  /** Restarts the supervisor made. */
+  restarts: number
+  /** The latest fault: `site at file:line: message`. */
+  lastFault: string | null
 }
 
 interface PluginRecord {
@@ -44,6 +53,9 @@ interface PluginRecord {
   versions: number
   /** ctx.data: the one object every version of this plugin sees. */
   data: Record<string, unknown>
+  faults: FaultRecord
+  /** A restart the supervisor has scheduled (backoff). */
+  restartTimer: NodeJS.Timeout | undefined
 }
 
 /** Reloads of one folder run one at a time; a burst of requests while one runs folds into one more. */
@@ -52,6 +64,8 @@ interface DirQueue {
   again: boolean
   /** One of the folded requests must load even if the folder is unchanged. */
   force: boolean
+  /** The supervisor asks for this version to be set up again (a sync, which replaces it anyway, goes first). */
+  restartOf: PluginVersion | null
 }
 
 export class PluginHost {
@@ -130,25 +144,53 @@ export class PluginHost {
    * `ifChanged` (the file watcher): nothing happens when the folder is as it was at the last load.
    */
   sync(dir: string, ifChanged = false): Promise<void> {
+    return this.enqueue(dir, null, ifChanged)
+  }
+
+  private enqueue(dir: string, restartOf: PluginVersion | null, ifChanged = false): Promise<void> {
     if (this.closing) return Promise.resolve()
     let q = this.queues.get(dir)
-    if (!q) this.queues.set(dir, (q = { running: null, again: false, force: false }))
-    q.force ||= !ifChanged
-    if (q.running) {
+    if (!q) this.queues.set(dir, (q = { running: null, again: false, force: false, restartOf: null }))
+    if (restartOf) {
+      q.restartOf = restartOf
+    } else {
       q.again = true
-      return q.running
+      q.force ||= !ifChanged
     }
+    if (q.running) return q.running
     const queue = q
     const run = async (): Promise<void> => {
       do {
-        queue.again = false
-        const force = queue.force
-        queue.force = false
-        await this.syncNow(dir, force)
-      } while (queue.again && !this.closing)
+        if (queue.again) {
+          queue.again = false
+          queue.restartOf = null
+          const force = queue.force
+          queue.force = false
+          await this.syncNow(dir, force)
+        } else if (queue.restartOf) {
+          const version = queue.restartOf
+          queue.restartOf = null
+          await this.restartNow(dir, version)
+        }
+      } while ((queue.again || queue.restartOf) && !this.closing)
       queue.running = null
     }
     return (queue.running = run())
+  }
+
+  /** The supervisor's restart: the same definition set up again, ctx.data kept, swapped in as a reload is. */
+  private async restartNow(dir: string, version: PluginVersion): Promise<void> {
+    const record = this.recordForDir(dir)
+    if (!record || record.current !== version) return
+    const t0 = performance.now()
+    try {
+      await this.activate(dir, version.def, version.file, t0, true)
+      record.faults.restarts++
+    } catch (err) {
+      this.failed(record.name, dir, err, t0)
+      // A restart that fails is one more fault of the version still serving.
+      version.fault(err, 'restart')
+    }
   }
 
   /** Load the plugin folders in `dirs` that no record knows yet (a rescan). */
@@ -198,7 +240,7 @@ export class PluginHost {
     return { def, file }
   }
 
-  private async activate(dir: string, def: PluginDefinition, file: string, t0: number): Promise<void> {
+  private async activate(dir: string, def: PluginDefinition, file: string, t0: number, restart = false): Promise<void> {
     const { name } = def
     const fail = (code: ErrorCode, ...args: unknown[]) => new PluginFailure(new EnetError(code, args), file)
     const other = this.byName.get(name)
@@ -226,13 +268,15 @@ export class PluginHost {
       options: { ...def.options, ...this.config.plugins.options[name] },
       use: (from, plugin) => this.use(from, plugin),
       requireAddressValidation: (owner) => this.server.requireAddressValidation(owner),
+      fault: (v, err, site) => this.fault(v, err, site),
     })
     const setupMs = this.config.plugins.setupTimeoutMs
     let routes: Route[]
     try {
-      version.api = await withTimeout(Promise.resolve().then(() => def.setup?.(version.ctx)), setupMs, () => new EnetError('ENET_ERR_PLUGIN_SETUP_TIMEOUT', [name, file, 'setup', setupMs]))
-      const table: RouteTable = typeof def.routes === 'function' ? def.routes(version.ctx) : (def.routes ?? {})
-      routes = compileTable(withMiddleware(table, def.middleware), owner, version, def.rateLimits)
+      // Setup, and everything it starts, runs as this version's code (scope.ts).
+      version.api = await withTimeout(runAs(version, () => Promise.resolve().then(() => def.setup?.(version.ctx))), setupMs, () => new EnetError('ENET_ERR_PLUGIN_SETUP_TIMEOUT', [name, file, 'setup', setupMs]))
+      const table: RouteTable = typeof def.routes === 'function' ? runAs(version, () => (def.routes as (ctx: typeof version.ctx) => RouteTable)(version.ctx)) : (def.routes ?? {})
+      routes = compileTable(withMiddleware(table, def.middleware), owner, version, def.rateLimits).map((r) => ({ ...r, run: ownedBy(version, r.run) }))
       this.assertNoClash(routes, owner, file)
     } catch (err) {
       this.retire(version)
@@ -257,8 +301,11 @@ export class PluginHost {
     record.versions = version.n
     record.status = 'active'
     record.lastError = null
+    clearTimeout(record.restartTimer)
+    record.restartTimer = undefined
+    if (!restart) record.faults.fresh()
 
-    this.event({ plugin: name, from: old ? `v${old.n}` : null, to: `v${version.n}`, outcome: old ? 'reloaded' : 'loaded', ms: performance.now() - t0, file })
+    this.event({ plugin: name, from: old ? `v${old.n}` : null, to: `v${version.n}`, outcome: restart ? 'restarted' : old ? 'reloaded' : 'loaded', ms: performance.now() - t0, file })
     if (old) this.retire(old)
   }
 
@@ -267,8 +314,10 @@ export class PluginHost {
     if (clashes.length) throw new PluginFailure(new EnetError('ENET_ERR_PLUGIN_CLASH', [owner.slice(7), clashes.join('; ')]), file)
   }
 
-  private unload(record: PluginRecord, status: 'unloaded' | 'disabled', t0: number): void {
+  private unload(record: PluginRecord, status: 'unloaded' | 'disabled' | 'faulted', t0: number): void {
     const old = record.current
+    clearTimeout(record.restartTimer)
+    record.restartTimer = undefined
     this.server.router.removeOwner(`plugin:${record.name}`)
     record.current = null
     record.status = status
@@ -285,7 +334,7 @@ export class PluginHost {
       const drained = await version.drained(drainTimeoutMs)
       if (!drained) this.server.log.warn({ plugin: version.name, version: version.n, inflight: version.inflight }, 'plugin version not drained in time; disposing anyway')
       const errors = await version.dispose(setupTimeoutMs)
-      for (const err of errors) this.server.log.error({ plugin: version.name, version: version.n, err }, `plugin ${version.name} dispose failed: ${err.message}`)
+      for (const err of errors) this.fault(version, err, 'dispose')
     })()
     this.retiring.add(p)
     void p.finally(() => this.retiring.delete(p))
@@ -298,6 +347,38 @@ export class PluginHost {
       const running = [...this.queues.values()].map((q) => q.running).filter((r) => r !== null)
       if (this.retiring.size === 0 && running.length === 0) return
       await Promise.all([...this.retiring, ...running])
+    }
+  }
+
+  /**
+   * Code of `version` threw or rejected outside any request (a timer, a
+   * listener, a stray promise, dispose): log it with the plugin's file:line,
+   * count it, tell onPluginEvent, and apply plugins.faults. The server and
+   * every connection carry on.
+   */
+  fault(version: PluginVersion, err: unknown, site: FaultSite): void {
+    const error = toError(err)
+    const at = whereIn(error, dirname(version.file)) ?? version.file
+    this.server.counters['faults.plugin']++
+    const record = this.byName.get(version.name)
+    const current = record?.current === version
+    const policy = policyFor(this.config, version.name)
+    // Only the version serving is restarted or unloaded; a retired one's fault is reported and counted.
+    let verdict: Verdict = { action: 'keep' }
+    if (record && current && site !== 'dispose') verdict = record.faults.judge(policy, performance.now())
+    else record?.faults.count()
+    if (record) record.faults.last = { message: error.message, site, at, version: version.n, time: Date.now() }
+    const then = verdict.action === 'restart' ? `restarting in ${verdict.afterMs} ms` : verdict.action === 'unload' ? `unloading it: more than ${policy.max} faults within ${policy.windowMs} ms` : current ? 'it keeps running' : 'that version is retired'
+    this.server.rlog.error(`fault:${version.name}:${site}`, { plugin: version.name, version: version.n, site, at, faults: record?.faults.total, err: error }, `plugin ${version.name} v${version.n} fault (${site}) at ${at}: ${error.message}; ${then}`)
+    this.emit({ plugin: version.name, from: `v${version.n}`, to: current ? `v${version.n}` : null, outcome: 'fault', ms: 0, file: version.file, error, site, at })
+    if (!record || this.closing) return
+    if (verdict.action === 'unload') {
+      this.unload(record, 'faulted', performance.now())
+    } else if (verdict.action === 'restart' && record.restartTimer === undefined) {
+      record.restartTimer = setTimeout(() => {
+        record.restartTimer = undefined
+        void this.enqueue(record.dir, version)
+      }, verdict.afterMs).unref()
     }
   }
 
@@ -335,6 +416,10 @@ export class PluginHost {
     } else {
       this.server.log.info(line, `plugin ${e.outcome}`)
     }
+    this.emit(e)
+  }
+
+  private emit(e: PluginEvent): void {
     callHook(this.server.hooks, 'onPluginEvent', this.server.log, e)
   }
 
@@ -344,7 +429,7 @@ export class PluginHost {
       // A failed import before any name was known is filed under the folder's name.
       const placeholder = this.byName.get(basename(dir))
       if (placeholder && placeholder.dir === dir && !placeholder.current && placeholder.name !== name) this.byName.delete(placeholder.name)
-      this.byName.set(name, (r = { name, dir, current: null, status: 'unloaded', lastError: null, versions: 0, data: {} }))
+      this.byName.set(name, (r = { name, dir, current: null, status: 'unloaded', lastError: null, versions: 0, data: {}, faults: new FaultRecord(), restartTimer: undefined }))
     }
     r.dir = dir
     return r
@@ -374,6 +459,9 @@ export class PluginHost {
       taps: r.current?.taps.count ?? 0,
       inflight: r.current?.inflight ?? 0,
       lastError: r.lastError?.message ?? null,
+      faults: r.faults.total,
+      restarts: r.faults.restarts,
+      lastFault: r.faults.last && `${r.faults.last.site} at ${r.faults.last.at}: ${r.faults.last.message}`,
     }
   }
 
@@ -405,9 +493,21 @@ export class PluginHost {
   async closeAll(): Promise<void> {
     // From here no version is swapped in: a reload in its setup retires what it made.
     this.closing = true
+    for (const r of this.byName.values()) clearTimeout(r.restartTimer)
     const active = [...this.byName.values()].filter((r) => r.current).map((r) => ({ record: r, def: r.current!.def }))
     for (const { record } of orderByDependencies(active).reverse()) this.unload(record, 'unloaded', performance.now())
     await this.settled()
   }
 }
 
+
+/** `file:line:col` of the first stack frame inside the plugin's folder (node_modules excluded), or null. */
+export function whereIn(err: Error, dir: string): string | null {
+  for (const line of (err.stack ?? '').split('\n')) {
+    const m = /\(?((?:file:\/\/)?\/[^\s()]+):(\d+):(\d+)\)?\s*$/.exec(line)
+    if (!m) continue
+    const file = m[1]!.replace(/^file:\/\//, '')
+    if (file.startsWith(dir + '/') && !file.includes('/node_modules/')) return `${file}:${m[2]}:${m[3]}`
+  }
+  return null
+}

@@ -4,6 +4,7 @@
 import { EnetError, describe } from '../../errors.ts'
 import type { ServerHooks } from '../../hooks.ts'
 import type { PluginContext } from '../../types.ts'
+import { ownedBy, type FaultOwner } from './scope.ts'
 
 type AnyHook = {
   taps: Array<{ fn: unknown }>
@@ -29,6 +30,8 @@ export class VersionTaps {
   constructor(
     private readonly hooks: ServerHooks,
     private readonly owner: string,
+    /** Taps run as this version's code (scope.ts). */
+    private readonly version: FaultOwner,
   ) {}
 
   /** The ctx.hooks view handed to the plugin. */
@@ -39,7 +42,7 @@ export class VersionTaps {
         if (typeof fn !== 'function') throw new TypeError(`${this.owner}: ${name}.${kind}() needs a function`)
         const given = typeof opts === 'string' ? { name: opts } : opts
         // Every tap carries the plugin's stable name; the plugin's label stays visible after it.
-        const r: TapRecord = { hook, hookName: name, kind, options: { ...given, name: `${this.owner}/${given.name}` }, fn: named(name, `${this.owner}/${given.name}`, kind, fn) }
+        const r: TapRecord = { hook, hookName: name, kind, options: { ...given, name: `${this.owner}/${given.name}` }, fn: named(name, `${this.owner}/${given.name}`, kind, ownedBy(this.version, fn)) }
         this.records.push(r)
         if (this.active) this.add(r)
       }

@@ -1,11 +1,13 @@
 // One loaded version of a plugin: its context, routes, taps, timers, and the
 // count of its requests still running (so it can be drained, then disposed).
+// Its code runs in its fault scope (scope.ts); nothing of it runs once disposed.
 import type { Logger } from 'pino'
 import { withTimeout } from '../../engine/deadline.ts'
 import { EnetError } from '../../errors.ts'
 import { callHook, type ServerHooks } from '../../hooks.ts'
 import type { InflightTracker, Route } from '../../engine/router.ts'
 import type { PluginContext, PluginDefinition, PluginServer } from '../../types.ts'
+import { runAs, type FaultOwner, type FaultSite } from './scope.ts'
 import { VersionTaps } from './taps.ts'
 
 export interface VersionDeps {
@@ -17,9 +19,11 @@ export interface VersionDeps {
   use(from: string, plugin: string): unknown
   /** Turn on UDP address validation while `owner` holds it; returns the release. */
   requireAddressValidation(owner: object): () => void
+  /** Code of this version threw or rejected outside any request. */
+  fault(version: PluginVersion, err: unknown, site: FaultSite): void
 }
 
-export class PluginVersion implements InflightTracker {
+export class PluginVersion implements InflightTracker, FaultOwner {
   inflight = 0
   routes: Route[] = []
   api: unknown = undefined
@@ -30,6 +34,8 @@ export class PluginVersion implements InflightTracker {
   private readonly disposers: Array<() => void | Promise<void>> = []
   private idleWaiters: Array<() => void> = []
   private disposed = false
+  private warnedLate = false
+  private readonly onFault: VersionDeps['fault']
 
   constructor(
     readonly name: string,
@@ -38,9 +44,19 @@ export class PluginVersion implements InflightTracker {
     readonly file: string,
     deps: VersionDeps,
   ) {
-    this.taps = new VersionTaps(deps.hooks, `plugin:${name}`)
+    this.onFault = deps.fault
+    this.taps = new VersionTaps(deps.hooks, `plugin:${name}`, this)
     const timers = this.timers
     const track = (t: NodeJS.Timeout) => (timers.add(t), t)
+    // A timer's callback runs as this version's code, and what it throws is this version's fault, not the process's.
+    const guarded = (fn: () => void, site: FaultSite) => () => {
+      if (this.disposed) return
+      try {
+        runAs(this, fn)
+      } catch (err) {
+        this.fault(err, site)
+      }
+    }
     this.ctx = Object.freeze({
       name,
       version: n,
@@ -50,11 +66,13 @@ export class PluginVersion implements InflightTracker {
       hooks: this.taps.view(),
       server: deps.server,
       signal: this.abort.signal,
-      setInterval: (fn: () => void, ms: number) => track(setInterval(fn, ms)),
+      setInterval: (fn: () => void, ms: number) => (this.disposed ? this.lateTimer('setInterval') : track(setInterval(guarded(fn, 'interval'), ms))),
       setTimeout: (fn: () => void, ms: number) => {
+        if (this.disposed) return this.lateTimer('setTimeout')
+        const run = guarded(fn, 'timer')
         const t: NodeJS.Timeout = setTimeout(() => {
           timers.delete(t)
-          fn()
+          run()
         }, ms)
         return track(t)
       },
@@ -70,6 +88,24 @@ export class PluginVersion implements InflightTracker {
         this.disposers.push(deps.requireAddressValidation(this))
       },
     })
+  }
+
+  fault(err: unknown, site: FaultSite): void {
+    this.onFault(this, err, site)
+  }
+
+  /**
+   * A timer asked for after dispose (by a handler that outlived its version,
+   * say): a Timeout object that is never armed, so nothing of this version runs again.
+   */
+  private lateTimer(kind: string): NodeJS.Timeout {
+    if (!this.warnedLate) {
+      this.warnedLate = true
+      this.ctx.log.warn({ plugin: this.name, version: this.n }, `ctx.${kind} called after this version was disposed: the timer never fires`)
+    }
+    const t = setTimeout(() => {}, 0)
+    clearTimeout(t)
+    return t
   }
 
   idle(): void {
@@ -93,14 +129,15 @@ export class PluginVersion implements InflightTracker {
     if (this.disposed) return []
     this.disposed = true
     this.taps.detach()
-    this.abort.abort()
+    // Abort listeners are this version's code too.
+    runAs(this, () => this.abort.abort())
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
     const errors: Error[] = []
     const steps = [...(this.def.dispose ? [() => this.def.dispose!(this.ctx)] : []), ...this.disposers.reverse()]
     for (const step of steps) {
       try {
-        await withTimeout(Promise.resolve().then(step), timeoutMs, () => new EnetError('ENET_ERR_PLUGIN_SETUP_TIMEOUT', [this.name, this.file, 'dispose', timeoutMs]))
+        await withTimeout(runAs(this, () => Promise.resolve().then(step)), timeoutMs, () => new EnetError('ENET_ERR_PLUGIN_SETUP_TIMEOUT', [this.name, this.file, 'dispose', timeoutMs]))
       } catch (err) {
         errors.push(err as Error)
       }
