@@ -7,6 +7,7 @@
 // of everybody else with the same reason. A line without a source shares one
 // budget per reason, as before.
 import type { Logger } from 'pino'
+import { sourceOf } from './source.ts'
 
 /**
  * (reason, source) pairs tracked in one window; beyond it the oldest is
@@ -44,15 +45,15 @@ export class RateLimitedLog {
   }
 
   warn(key: string, obj: object, msg: string): void {
-    if (this.allow(key, sourceOf(obj))) this.log().warn(obj, msg)
+    if (this.allow(key, lineSource(obj))) this.log().warn(obj, msg)
   }
 
   error(key: string, obj: object, msg: string): void {
-    if (this.allow(key, sourceOf(obj))) this.log().error(obj, msg)
+    if (this.allow(key, lineSource(obj))) this.log().error(obj, msg)
   }
 
   info(key: string, obj: object, msg: string): void {
-    if (this.allow(key, sourceOf(obj))) this.log().info(obj, msg)
+    if (this.allow(key, lineSource(obj))) this.log().info(obj, msg)
   }
 
   /** (reason, source) keys tracked in the current window; at most MAX_KEYS. */
@@ -94,11 +95,15 @@ export class RateLimitedLog {
   }
 }
 
-/** The IP of a line's `remote` or `from` field (`ip:port`, `[v6]:port`, `udp://ip:port`), or undefined. */
-function sourceOf(obj: object): string | undefined {
+/**
+ * The source (IPv4 address or IPv6 /64, source.ts) of a line's `remote` or
+ * `from` field (`ip:port`, `[v6]:port`, `udp://ip:port`), or undefined: a
+ * host rotating through its /64 spends one budget, and holds one key per reason.
+ */
+function lineSource(obj: object): string | undefined {
   const o = obj as { remote?: unknown; from?: unknown }
   const addr = typeof o.remote === 'string' ? o.remote : typeof o.from === 'string' ? o.from : undefined
-  return addr === undefined ? undefined : ipOf(addr)
+  return addr === undefined ? undefined : sourceOf(ipOf(addr))
 }
 
 /** `ip:port` → `ip`. The port follows the last colon, IPv6 included (callers write `${address}:${port}`). */

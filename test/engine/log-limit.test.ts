@@ -28,6 +28,14 @@ describe('rateLimited', () => {
     expect(got.every((l) => l.level === LEVEL.warn)).toBe(true)
   })
 
+  it('a host rotating through its IPv6 /64 is one source: one budget, one key per reason', () => {
+    const { rlog, lines } = setup()
+    for (let i = 0; i < 1_000; i++) rlog.warn('bad-node', { remote: `[2001:db8:1:2::${i.toString(16)}]:7000`, i }, 'bad heartbeat')
+    rlog.warn('bad-node', { remote: '[2001:db8:1:3::1]:7000', i: -1 }, 'bad heartbeat')
+    expect(lines('bad heartbeat').map((l) => l.i)).toEqual([0, 1, 2, 3, 4, -1])
+    expect(rlog.tracked).toBe(2)
+  })
+
   it('the suppressed count, by reason, is written once the next window begins; then the budget is back', () => {
     const { rlog, lines, clock } = setup()
     for (let i = 0; i < 12; i++) rlog.warn('unknown-msgid', { remote: '10.0.0.1:1', i }, 'unknown msgId dropped')
