@@ -85,7 +85,7 @@ export const configSchema = z
          * or plugin declares as its `rate`; `false` lifts a declared rate.
          */
         rateLimits: z
-          .record(z.string().regex(/^\d+$/, 'a msgId'), z.union([z.object({ perSec: int(1), burst: int(1) }).strict(), z.literal(false)]))
+          .record(z.string().regex(/^\d+$/, 'a msgId'), z.union([z.object({ perSec: int(1), burst: int(1), tcp: z.boolean().optional() }).strict(), z.literal(false)]))
           .default({}),
         /**
          * Bytes sent to one UDP address: 3 × the bytes received from it, plus

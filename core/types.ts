@@ -62,6 +62,8 @@ export interface Request {
 export interface RateLimit {
   readonly perSec: number
   readonly burst: number
+  /** Per source over TCP as well (an expensive msgId: the locator's fan-out); UDP always. */
+  readonly tcp?: boolean
 }
 
 /**

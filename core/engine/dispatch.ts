@@ -7,8 +7,9 @@ import type { EnetConfig } from '../config.ts'
 import { EnetError, describe, toError } from '../errors.ts'
 import { callHook, type ServerHooks } from '../hooks.ts'
 import type { RateLimitedLog } from './log-limit.ts'
+import type { SourceRates } from './source-rates.ts'
 import type { Route, Router } from './router.ts'
-import type { Outcome, Payload, RemoteAddress, Request } from '../types.ts'
+import type { Outcome, Payload, RateLimit, RemoteAddress, Request } from '../types.ts'
 
 export function createCounters() {
   return {
@@ -78,6 +79,7 @@ export interface DispatchDeps {
   hooks: ServerHooks
   counters: ReturnType<typeof createCounters>
   rlog: RateLimitedLog
+  rates: SourceRates
   log: () => Logger
 }
 
@@ -96,6 +98,8 @@ export class Dispatcher {
     if (conn.closed) return
     this.deps.counters.requests++
     const route = this.deps.router.get(msgId)
+    // A rate marked `tcp` holds over TCP too (UDP checks rates before it makes a session).
+    if (route !== undefined && route.rate !== null && route.rate.tcp === true && conn.protocol === 'tcp' && !this.withinRate(conn, msgId, route.rate)) return
     if (route !== undefined && (route.concurrent || (!conn.running && conn.qHead === conn.queue.length))) this.start(conn, msgId, data, route)
     else if (route === undefined && !conn.running) this.unknown(conn, msgId)
     // Behind a running request even an unknown msgId waits, so replies keep arrival order.
@@ -234,6 +238,16 @@ export class Dispatcher {
 
   private after(req: Req, outcome: Outcome): void {
     callHook(this.deps.hooks, 'afterHandle', this.deps.log(), req, outcome)
+  }
+
+  private withinRate(conn: BaseConnection, msgId: number, declared: RateLimit): boolean {
+    const override = this.config.udp.rateLimits[msgId]
+    const rate = override === undefined ? declared : override
+    if (rate === false || this.deps.rates.allow(conn.remote.address, msgId, rate)) return true
+    this.deps.counters['drop.rate-limit']++
+    this.deps.rlog.warn('tcp:rate-limit', { msgId, conn: conn.id, remote: `${conn.remote.address}:${conn.remote.port}` }, 'request dropped: rate-limit')
+    this.drop('rate-limit', conn, msgId)
+    return false
   }
 
   unknown(conn: BaseConnection, msgId: number): void {

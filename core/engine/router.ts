@@ -82,7 +82,8 @@ function checkRate(rate: unknown): RateLimit | string {
   if (typeof rate !== 'object' || rate === null || !positive(r.perSec) || !positive(r.burst)) {
     return `rate must be { perSec, burst } with positive integers, got ${JSON.stringify(rate)}`
   }
-  return { perSec: r.perSec, burst: r.burst }
+  if (r.tcp !== undefined && typeof r.tcp !== 'boolean') return `rate.tcp must be a boolean, got ${JSON.stringify(r.tcp)}`
+  return r.tcp === true ? { perSec: r.perSec, burst: r.burst, tcp: true } : { perSec: r.perSec, burst: r.burst }
 }
 
 /** A table's routes; `rates` (a plugin's `rateLimits`) adds a rate to routes of the table, and names only those. */

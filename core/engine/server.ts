@@ -12,6 +12,7 @@ import { HeartbeatChecker } from './heartbeat.ts'
 import { createLogger } from './logger.ts'
 import { RateLimitedLog } from './log-limit.ts'
 import { assertMiddleware, createGroup, prepend } from './middleware.ts'
+import { SourceRates } from './source-rates.ts'
 import { compileRoute, Router } from './router.ts'
 import { inject } from '../transport/inject.ts'
 import { TcpTransport } from '../transport/tcp.ts'
@@ -45,6 +46,7 @@ export class Server implements EnetServer, TransportHost {
   readonly manager = new ConnectionManager()
   readonly dispatcher: Dispatcher
   readonly rlog: RateLimitedLog
+  readonly rates = new SourceRates()
   readonly heartbeat: HeartbeatChecker
   config: EnetConfig
   log: Logger
@@ -64,7 +66,7 @@ export class Server implements EnetServer, TransportHost {
     this.log = options.logger ?? createLogger(config, options.logStream)
     this.rlog = new RateLimitedLog(() => this.log)
     this.dispatcher = new Dispatcher(
-      { router: this.router, hooks: this.hooks, counters: this.counters, rlog: this.rlog, log: () => this.log },
+      { router: this.router, hooks: this.hooks, counters: this.counters, rlog: this.rlog, rates: this.rates, log: () => this.log },
       config,
     )
     this.heartbeat = new HeartbeatChecker({
@@ -259,6 +261,7 @@ export class Server implements EnetServer, TransportHost {
       for (const conn of this.manager) conn.limitsChanged(applied.limits)
     }
     if (changed.some((k) => k.startsWith('limits.')) && this.state === 'listening') this.startSweeper()
+    if (changed.some((k) => k.startsWith('udp.rateLimits'))) this.rates.clear()
     if (changed.some((k) => k.startsWith('udp.'))) this.udp?.reconfigure()
     if (changed.some((k) => /^tls\.(cert|key|ca)$/.test(k))) this.tls?.reloadCertificate(applied.tls)
     return restart

@@ -5,6 +5,7 @@ import type { EnetConfig } from '../config.ts'
 import type { ConnectionManager } from '../engine/connection-manager.ts'
 import type { CounterName, Dispatcher } from '../engine/dispatch.ts'
 import type { RateLimitedLog } from '../engine/log-limit.ts'
+import type { SourceRates } from '../engine/source-rates.ts'
 import type { Router } from '../engine/router.ts'
 
 export interface TransportHost extends ConnectionOwner {
@@ -15,6 +16,8 @@ export interface TransportHost extends ConnectionOwner {
   readonly addressValidationRequired: boolean
   readonly manager: ConnectionManager
   readonly rlog: RateLimitedLog
+  /** Per-source request rates, shared by the transports. */
+  readonly rates: SourceRates
   readonly log: Logger
   count(name: CounterName): void
   /** A connection's unsent bytes passed OUTBOUND_CHECK_BYTES: check the global outbound budget within OUTBOUND_CHECK_MS. */

@@ -67,7 +67,6 @@ export class UdpTransport {
   private readonly decoded = { msgId: 0, data: Buffer.alloc(0) }
   private accepting = true
   private readonly intake: TokenBucket
-  private readonly perSource = new BucketMap(() => new TokenBucket(1, 1), 100_000)
   private readonly loose: BucketMap
   /**
    * Reply bytes to one IP, whatever its port: a spoofer that rotates the
@@ -113,7 +112,6 @@ export class UdpTransport {
     this.intake.set(u.intakePerSec, u.intakePerSec)
     if (this.socket !== null) this.oneShot.start(u.oneShotIdleMs)
     // Sources start afresh under new rates; budgets of live peers take the new refill.
-    this.perSource.clear()
     this.perIp.clear()
     for (const peer of this.peers.values()) {
       peer.ipBudget = this.perIp.get(peer.remote.address)
@@ -151,7 +149,7 @@ export class UdpTransport {
     const out = this.decoded
     if (!this.codec.decode(msg, out)) return this.dropped('bad-datagram', rinfo, msg.length)
     const rate = udp.rateLimits[out.msgId] ?? host.router.get(out.msgId)?.rate ?? false
-    if (rate !== false && rate !== null && !this.perSource.get(`${rinfo.address}|${out.msgId}`, () => new TokenBucket(rate.perSec, rate.burst, now)).take(1, now)) {
+    if (rate !== false && rate !== null && !host.rates.allow(rinfo.address, out.msgId, rate, now)) {
       return this.dropped('rate-limit', rinfo, msg.length)
     }
     const from = `${rinfo.address}:${rinfo.port}`

@@ -65,6 +65,8 @@ const defaults = {
   ttlMs: 2_500,
   /** Live nodes at most; a new node beyond this is refused (and counted). */
   maxNodes: 1_024,
+  /** Live nodes one source (IP or IPv6 /64) may register: a quarter of maxNodes by default, so one host cannot fill the registry. */
+  maxNodesPerSource: 256,
   /** The msgId that answers msgId 11. */
   replyId: MSG.listReply as number,
   /**
@@ -91,9 +93,10 @@ export default definePlugin<typeof defaults, HeartbeatApi>({
   // Per source IP over UDP: a node beats once a second; a lister polls.
   rateLimits: { [MSG.register]: { perSec: 100, burst: 200 }, [MSG.list]: { perSec: 50, burst: 100 } },
   setup(ctx) {
-    const { ttlMs, maxNodes, secret, maxSkewMs } = ctx.options
+    const { ttlMs, maxNodes, maxNodesPerSource, secret, maxSkewMs } = ctx.options
     if (!Number.isInteger(ttlMs) || ttlMs < 1) throw new TypeError(`heartbeat: ttlMs must be a positive integer, got ${JSON.stringify(ttlMs)}`)
     if (!Number.isInteger(maxNodes) || maxNodes < 1) throw new TypeError(`heartbeat: maxNodes must be a positive integer, got ${JSON.stringify(maxNodes)}`)
+    if (!Number.isInteger(maxNodesPerSource) || maxNodesPerSource < 1) throw new TypeError(`heartbeat: maxNodesPerSource must be a positive integer, got ${JSON.stringify(maxNodesPerSource)}`)
     if (secret !== undefined && (typeof secret !== 'string' || secret.length < 16)) {
       throw new TypeError(`heartbeat: secret must be a string of at least 16 characters (e.g. openssl rand -hex 32), got ${typeof secret === 'string' ? `${secret.length} characters` : JSON.stringify(secret)}`)
     }
@@ -117,7 +120,7 @@ export default definePlugin<typeof defaults, HeartbeatApi>({
     auths.set(ctx, auth)
     // Signed nodes are worth nothing if a spoofed source can still be answered in bulk.
     if (auth !== null) ctx.requireAddressValidation()
-    const registry = new Registry(state, { ttlMs, maxNodes }, ctx.log, rateLimited(ctx.log))
+    const registry = new Registry(state, { ttlMs, maxNodes, maxNodesPerSource }, ctx.log, rateLimited(ctx.log))
     // Nodes registered under the previous version keep their deadlines; this version's timer takes over.
     registry.arm()
     ctx.onDispose(() => registry.dispose())

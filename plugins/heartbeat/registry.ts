@@ -11,7 +11,7 @@
 // taken here are `local`, beats heard from other instances are mirrored with
 // the time they have left, and node lists are always served from here.
 import type { Logger } from 'pino'
-import type { Protocol, RateLimitedLog } from '@enetjs/enet'
+import { SourceQuota, sourceOf, type Protocol, type RateLimitedLog } from '@enetjs/enet'
 import { ReplayCache, type AuthFailure } from './auth.ts'
 
 export type NodeProtocol = Protocol
@@ -69,6 +69,8 @@ export interface HeartbeatStats {
   expired: number
   /** New nodes turned away because maxNodes were live. */
   refused: number
+  /** New nodes turned away because their source already had maxNodesPerSource live. */
+  refusedSource: number
   /** Payloads of msgId 10 that were not a valid `host:port`. */
   bad: number
   /** With a secret: beats dropped, by reason (unsigned beats count as `malformed`). */
@@ -88,6 +90,8 @@ interface Entry {
   kept?: boolean
   /** The instance its beats reach; null for this one. */
   owner: string | null
+  /** The source (IP or IPv6 /64) that registered it here: its slot counts against that source's share. */
+  source?: string
 }
 
 /** What lives in ctx.data and survives a reload. */
@@ -97,14 +101,17 @@ export interface HeartbeatState {
   stats: HeartbeatStats
   /** Tags of signed beats and locate answers seen within the skew window (node authentication). */
   replay: ReplayCache
+  /** Live nodes per registering source. */
+  quota: SourceQuota
 }
 
 export function createState(): HeartbeatState {
   return {
     nodes: new Map(),
     listeners: { registered: new Set(), expired: new Set() },
-    stats: { registered: 0, refreshed: 0, expired: 0, refused: 0, bad: 0, authFailed: { 'bad-tag': 0, replay: 0, skew: 0, malformed: 0 } },
+    stats: { registered: 0, refreshed: 0, expired: 0, refused: 0, refusedSource: 0, bad: 0, authFailed: { 'bad-tag': 0, replay: 0, skew: 0, malformed: 0 } },
     replay: new ReplayCache(),
+    quota: new SourceQuota(1),
   }
 }
 
@@ -113,12 +120,20 @@ export function upgradeState(state: HeartbeatState): HeartbeatState {
   for (const e of state.nodes.values()) e.owner ??= null
   state.replay ??= new ReplayCache()
   state.stats.authFailed ??= { 'bad-tag': 0, replay: 0, skew: 0, malformed: 0 }
+  state.stats.refusedSource ??= 0
+  if (!state.quota) {
+    // Nodes a version from before per-source quotas registered: counted by the source they beat from.
+    state.quota = new SourceQuota(Number.MAX_SAFE_INTEGER)
+    for (const e of state.nodes.values()) if (e.owner === null) state.quota.take((e.source = sourceOf(e.from.address)))
+  }
   return state
 }
 
 export interface RegistryOptions {
   ttlMs: number
   maxNodes: number
+  /** Live nodes one source (IP or IPv6 /64) may have registered: its share of maxNodes. */
+  maxNodesPerSource: number
 }
 
 export type BeatResult = 'registered' | 'refreshed' | 'refused'
@@ -136,7 +151,9 @@ export class Registry {
     private readonly opts: RegistryOptions,
     private readonly log: Logger,
     private readonly limited: RateLimitedLog,
-  ) {}
+  ) {
+    state.quota.limit = opts.maxNodesPerSource
+  }
 
   get size(): number {
     return this.state.nodes.size
@@ -171,8 +188,14 @@ export class Registry {
       this.limited.warn('refused', { node, from: `${from.address}:${from.port}`, maxNodes: this.opts.maxNodes, refused: stats.refused }, 'node refused: maxNodes reached')
       return 'refused'
     }
+    const source = sourceOf(from.address)
+    if (!this.state.quota.take(source)) {
+      stats.refusedSource++
+      this.limited.warn('refused-source', { node, from: `${from.address}:${from.port}`, maxNodesPerSource: this.opts.maxNodesPerSource, refusedSource: stats.refusedSource }, 'node refused: its source has maxNodesPerSource nodes')
+      return 'refused'
+    }
     const wall = Date.now()
-    const entry: Entry = { node, from, firstSeen: wall, lastSeen: wall, beatAt: now, owner: null }
+    const entry: Entry = { node, from, firstSeen: wall, lastSeen: wall, beatAt: now, owner: null, source }
     nodes.set(node, entry)
     this.tailAt = now
     stats.registered++
@@ -336,6 +359,7 @@ export class Registry {
 
   private expire(e: Entry, now: number): void {
     this.state.nodes.delete(e.node)
+    if (e.source !== undefined) this.state.quota.release(e.source)
     this.state.stats.expired++
     const silentMs = Math.round(now - e.beatAt)
     this.log.info({ node: e.node, from: `${e.from.protocol}://${e.from.address}:${e.from.port}`, ...(e.owner !== null && { owner: e.owner }), silentMs, ttlMs: this.opts.ttlMs }, 'node expired')

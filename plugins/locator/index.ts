@@ -18,7 +18,7 @@
 // one of its own (signature for its query id, claims: 'live').
 import { randomBytes } from 'node:crypto'
 import dgram from 'node:dgram'
-import { definePlugin, type PluginContext, rateLimited } from '@enetjs/enet'
+import { definePlugin, sourceOf, type PluginContext, rateLimited } from '@enetjs/enet'
 import { parseSigned, type AuthFailure } from '../heartbeat/auth.ts'
 import type { HeartbeatApi } from '../heartbeat/index.ts'
 import { createState, Lookups, upgradeState, type LocatorState, type LocatorStats } from './lookups.ts'
@@ -54,6 +54,10 @@ const defaults = {
   broadcastFraming: 'raw' as 'raw' | 'enet',
   /** Distinct names waiting at once, at most; a locate beyond that is answered not-found at once. */
   maxPending: 1_024,
+  /** The same for the names one source (IP or IPv6 /64) started: one source cannot take every slot. */
+  maxPendingPerSource: 64,
+  /** Nodes one query wave asks at most (unicast); successive waves take the next ones in turn. */
+  maxFanout: 256,
   /** Remember a claim this long (0: off). A remembered node is forgotten when it expires. */
   cacheMs: 0,
   maxCache: 1_024,
@@ -77,8 +81,8 @@ export default definePlugin<Options, LocatorApi>({
   name: 'locator',
   options: defaults,
   dependencies: ['heartbeat'],
-  // Per source IP over UDP: each locate asks every live node.
-  rateLimits: { [MSG.locate]: { perSec: 50, burst: 100 } },
+  // Per source, over UDP and TCP: each locate may ask up to maxFanout nodes.
+  rateLimits: { [MSG.locate]: { perSec: 50, burst: 100, tcp: true } },
   async setup(ctx) {
     const o = checkOptions(ctx.options)
     const data = ctx.data as { state?: LocatorState }
@@ -175,7 +179,7 @@ export default definePlugin<Options, LocatorApi>({
             req.reply(replyId, notFound)
             return
           }
-          const node = await lookups.locate(name)
+          const node = await lookups.locate(name, sourceOf(req.remote.address))
           req.reply(replyId, node ?? notFound)
         },
       },
@@ -192,6 +196,8 @@ function checkOptions(o: Options): Options {
   }
   posInt('timeoutMs')
   posInt('maxPending')
+  posInt('maxPendingPerSource')
+  posInt('maxFanout')
   posInt('cacheMs', 0)
   posInt('maxCache')
   posInt('broadcastPort')
@@ -207,12 +213,21 @@ function checkOptions(o: Options): Options {
 /** Default: one query per live node, in the form and at the address targets.ts picks (over its TCP, TLS or WebSocket connection while that is open). */
 function unicaster(ctx: PluginContext<Options>, heartbeat: () => HeartbeatApi, stats: LocatorStats): (name: string, queryId: string | undefined) => number {
   const { rawQueries } = ctx.options
+  // Where the next capped wave starts, so that waves in turn reach every node.
+  let start = 0
   return (resource, queryId) => {
     const name = queryText(resource, queryId)
     let asked = 0
-    for (const n of heartbeat().nodes()) {
-      // A node that beats to another instance is asked by that instance (over the bus).
-      if (!n.local) continue
+    // A node that beats to another instance is asked by that instance (over the bus).
+    let nodes = heartbeat().nodes().filter((n) => n.local)
+    const max = ctx.options.maxFanout
+    if (nodes.length > max) {
+      stats.capped++
+      start %= nodes.length
+      nodes = [...nodes.slice(start), ...nodes.slice(0, start)].slice(0, max)
+      start += max
+    }
+    for (const n of nodes) {
       for (const t of queryTargets(n, rawQueries)) {
         if (t.form === 'tcp') {
           const conn = ctx.server.connections.get(t.connId)

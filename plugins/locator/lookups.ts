@@ -3,6 +3,7 @@
 // version, still reaches a locate the old version is running. Waiters and
 // their timers belong to the version that made them and end with it.
 import type { Logger } from 'pino'
+import { SourceQuota } from '@enetjs/enet'
 import type { AuthFailure } from '../heartbeat/auth.ts'
 
 /** Called once with the node that claimed the resource, or null (timed out, or released on dispose). */
@@ -32,6 +33,10 @@ export interface LocatorStats {
   busy: number
   /** Claims sent back over the shared registry's bus to the instance that asked. */
   forwarded: number
+  /** Locates refused because their source already waited on maxPendingPerSource names of its own. */
+  busySource: number
+  /** Query waves cut to maxFanout nodes. */
+  capped: number
   cacheHits: number
   /** With node authentication: answers dropped, by reason (unsigned ones count as `malformed`). */
   authFailed: Record<AuthFailure, number>
@@ -47,6 +52,9 @@ export interface LocatorState {
   waveAt: Map<string, number>
   /** name → until when (performance.now()) claims for it go back over the bus: another instance asked. */
   forwarded: Map<string, number>
+  /** name → the source (IP or IPv6 /64) whose locate put it in `pending`; each source holds a share. */
+  owners: Map<string, string>
+  quota: SourceQuota
   stats: LocatorStats
 }
 
@@ -57,7 +65,9 @@ export function createState(): LocatorState {
     queryIds: new Map(),
     waveAt: new Map(),
     forwarded: new Map(),
-    stats: { locates: 0, found: 0, notFound: 0, coalesced: 0, waves: 0, queries: 0, rawQueries: 0, answers: 0, malformed: 0, late: 0, notLive: 0, bad: 0, busy: 0, forwarded: 0, cacheHits: 0, authFailed: newAuthFailed() },
+    owners: new Map(),
+    quota: new SourceQuota(1),
+    stats: { locates: 0, found: 0, notFound: 0, coalesced: 0, waves: 0, queries: 0, rawQueries: 0, answers: 0, malformed: 0, late: 0, notLive: 0, bad: 0, busy: 0, busySource: 0, capped: 0, forwarded: 0, cacheHits: 0, authFailed: newAuthFailed() },
   }
 }
 
@@ -72,12 +82,19 @@ export function upgradeState(state: LocatorState): LocatorState {
   state.stats.authFailed ??= newAuthFailed()
   state.stats.notLive ??= 0
   state.stats.rawQueries ??= 0
+  state.stats.busySource ??= 0
+  state.stats.capped ??= 0
+  // Names a version from before per-source quotas left waiting stay unowned: they settle as before.
+  state.owners ??= new Map()
+  state.quota ??= new SourceQuota(1)
   return state
 }
 
 export interface LookupOptions {
   timeoutMs: number
   maxPending: number
+  /** Names one source (IP or IPv6 /64) may have waiting at once: its share of maxPending. */
+  maxPendingPerSource: number
   cacheMs: number
   maxCache: number
 }
@@ -94,9 +111,12 @@ export class Lookups {
     private readonly ask: (name: string, queryId: string | undefined) => number,
     /** A fresh query id per wave when nodes authenticate, else undefined. */
     private readonly newQueryId: () => string | undefined = () => undefined,
-  ) {}
+  ) {
+    state.quota.limit = opts.maxPendingPerSource
+  }
 
-  locate(name: string): Promise<string | null> {
+  /** `source`: who asks (sourceOf its address); a name it starts counts against its share. Locates from inside the server pass none. */
+  locate(name: string, source?: string): Promise<string | null> {
     const { pending, stats } = this.state
     stats.locates++
     const cached = this.cached(name)
@@ -111,8 +131,16 @@ export class Lookups {
       stats.notFound++
       return Promise.resolve(null)
     }
+    if (set === undefined && source !== undefined && !this.state.quota.take(source)) {
+      stats.busySource++
+      stats.notFound++
+      return Promise.resolve(null)
+    }
     const fresh = set === undefined
-    if (fresh) pending.set(name, (set = new Set()))
+    if (fresh) {
+      pending.set(name, (set = new Set()))
+      if (source !== undefined) this.state.owners.set(name, source)
+    }
     else stats.coalesced++
     const waiters = set!
     // A name asked for without pause never settles: once its wave is a timeout
@@ -183,6 +211,11 @@ export class Lookups {
   }
 
   private settle(name: string): void {
+    const owner = this.state.owners.get(name)
+    if (owner !== undefined) {
+      this.state.owners.delete(name)
+      this.state.quota.release(owner)
+    }
     this.state.pending.delete(name)
     this.state.queryIds.delete(name)
     this.state.waveAt.delete(name)

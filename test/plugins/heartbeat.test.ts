@@ -218,6 +218,22 @@ describe('bounds and bad input', () => {
   })
 })
 
+describe('per-source share of the registry', () => {
+  it('one source (an IP, or every address of an IPv6 /64) registers at most maxNodesPerSource; other sources still register', async () => {
+    const p = await b.start({ heartbeat: { maxNodes: 10, maxNodesPerSource: 3 } })
+    const beat = (node: string, address: string) => p.app.server.inject({ msgId: 10, data: node, protocol: 'udp', remote: { address, port: 7000, family: address.includes(':') ? 'IPv6' : 'IPv4' } })
+    for (let i = 0; i < 8; i++) await beat(`10.0.0.1:${7000 + i}`, '203.0.113.7')
+    for (let i = 0; i < 8; i++) await beat(`10.0.1.1:${7000 + i}`, `2001:db8:1:2::${i + 1}`)
+    await beat('10.0.2.1:7000', '198.51.100.1')
+    const live = p.app.plugins.api<HeartbeatApi>('heartbeat')!.nodes().map((n) => n.node)
+    expect(live).toEqual(['10.0.0.1:7000', '10.0.0.1:7001', '10.0.0.1:7002', '10.0.1.1:7000', '10.0.1.1:7001', '10.0.1.1:7002', '10.0.2.1:7000'])
+    expect(p.app.plugins.api<HeartbeatApi>('heartbeat')!.stats()).toMatchObject({ refusedSource: 10, refused: 0 })
+    // A refresh from the full source is not a new slot.
+    await beat('10.0.0.1:7000', '203.0.113.7')
+    expect(p.app.plugins.api<HeartbeatApi>('heartbeat')!.stats()).toMatchObject({ refreshed: 1, refusedSource: 10 })
+  })
+})
+
 describe('reload', () => {
   it('keeps every node; the new version takes over the expiry timer and the old one is gone', async () => {
     const ttl = 400

@@ -7,10 +7,11 @@ import { startProducer, type Producer } from '../../examples/producer.ts'
 import { locate } from '../../examples/consumer.ts'
 import type { Client } from '../../core/client/index.ts'
 import { LEVEL } from '../helpers/logs.ts'
+import { FrameClient } from '../helpers/frames.ts'
 import { UdpClient } from '../helpers/udp.ts'
 import { referenceTimer, until } from '../helpers/until.ts'
-import type { LocatorApi } from '../../plugins/locator/index.ts'
 import type { HeartbeatApi } from '../../plugins/heartbeat/index.ts'
+import type { LocatorApi } from '../../plugins/locator/index.ts'
 import { useBundled, type Bundled } from './bundled.ts'
 import { GoConsumer, GoProducer, goDatagram, sendOnce } from '../helpers/go-demo.ts'
 
@@ -339,5 +340,52 @@ export default definePlugin({
     await holder.stop()
     await until(() => p.logs.find('node expired').length === 1, 1_000, 'holder expired')
     expect(await ask(c, 'foo')).toBe(NOT_FOUND)
+  })
+})
+
+describe('fair shares (issue 9)', () => {
+  const from = (address: string) => ({ protocol: 'udp' as const, remote: { address, port: 7000, family: address.includes(':') ? 'IPv6' : 'IPv4' } })
+
+  it('one source waits on at most maxPendingPerSource names; another source still gets a slot', async () => {
+    const p = await b.start({ locator: { maxPendingPerSource: 2, timeoutMs: 300 } })
+    // A live node, so locates wait for a claim instead of settling at once.
+    await manualNode(p, '127.0.0.1:7100')
+    await until(() => p.app.plugins.api<HeartbeatApi>('heartbeat')!.size === 1)
+    const stats = () => p.app.plugins.api<LocatorApi>('locator')!.stats()
+    const flood = ['a', 'b', 'c', 'd', 'e'].map((n) => p.app.server.inject({ msgId: 20, data: n, ...from('2001:db8:1:2::' + n) }))
+    await until(() => stats().busySource === 3)
+    const other = p.app.server.inject({ msgId: 20, data: 'f', ...from('198.51.100.1') })
+    expect(stats()).toMatchObject({ busySource: 3, waves: 3 })
+    const replies = await Promise.all([...flood, other])
+    expect(replies.map((r) => r[0]!.data.toString())).toEqual(Array(6).fill(NOT_FOUND))
+    // Settled names give their slots back.
+    await p.app.server.inject({ msgId: 20, data: 'g', ...from('2001:db8:1:2::1') })
+    expect(stats()).toMatchObject({ busySource: 3, waves: 4 })
+  })
+
+  it('a wave asks at most maxFanout nodes; the next wave asks the next ones, so every node is reached', async () => {
+    const p = await b.start({ locator: { maxFanout: 3, timeoutMs: 200 } })
+    const nodes = await Promise.all([1, 2, 3, 4, 5].map((i) => manualNode(p, `127.0.0.1:${7200 + i}`)))
+    const c = await p.client('udp')
+    await nodesLive(c, 5)
+    await Promise.all([ask(c, 'x'), ask(c, 'y')])
+    const asked = nodes.map((n) => n.frames.filter((f) => f.msgId === 20).length)
+    expect(asked.reduce((a, n) => a + n, 0)).toBe(6)
+    expect(asked.every((n) => n >= 1)).toBe(true)
+    const stats = p.app.plugins.api<LocatorApi>('locator')!.stats()
+    // Each node asked is sent the framed query (counted above) and, while its form is unknown, the bare name too.
+    expect(stats).toMatchObject({ capped: 2 })
+    expect(stats.queries - stats.rawQueries).toBe(6)
+  })
+
+  it('locate is rate-limited per source over TCP too, from the same declaration', async () => {
+    const p = await b.start({}, {}, {})
+    p.app.server.reconfigure({ ...p.app.server.config, udp: { ...p.app.server.config.udp, rateLimits: { '20': { perSec: 1, burst: 5, tcp: true } } } })
+    const c = await FrameClient.connect(p.tcpPort)
+    b.onCleanup(() => c.close())
+    for (let i = 0; i < 12; i++) c.send(20, `r${i}`)
+    await until(() => c.frames.length + p.app.server.counters['drop.rate-limit'] === 12, 5_000, 'every locate answered or dropped')
+    expect(p.app.server.counters['drop.rate-limit']).toBeGreaterThanOrEqual(5)
+    expect(c.frames.length).toBeGreaterThanOrEqual(5)
   })
 })
