@@ -72,6 +72,8 @@ export const configSchema = z
     udp: endpoint<DatagramCodec>(['enet', 'tlv-be'], 'enet')
       .extend({
         maxPeers: int(1).default(10_000),
+        /** Sessions one source (IPv4 address or IPv6 /64) may hold; beyond it, its own oldest idle one makes room. */
+        maxPeersPerSource: int(1).default(1_000),
         /**
          * A session that sent one datagram and was sent nothing (a Go producer
          * beats from a fresh socket each time) ends after this much silence
@@ -94,6 +96,12 @@ export const configSchema = z
          */
         replyBytesPerSec: int(0).default(4_096),
         replyBurstBytes: int(0).default(8_192),
+        /**
+         * Server-wide, for replies to unproven addresses that exceed 3 × the
+         * datagram they answer: many spoofed victims share it (amplification).
+         */
+        unprovenReplyBytesPerSec: int(0).default(256 * KiB),
+        unprovenReplyBurstBytes: int(0).default(512 * KiB),
         /**
          * Address validation: an unproven address gets no reply larger than 3 × its
          * request; it proves itself with a cookie round trip. 'auto': on while a

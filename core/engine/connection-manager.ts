@@ -1,6 +1,7 @@
 // The connection manager (zinx znet/connmanager.go): every live connection by
-// id, a count per source IP for the per-IP limit.
+// id, a count per source (an IPv4 address or an IPv6 /64, source.ts) for the per-IP limit.
 import type { BaseConnection } from './connection.ts'
+import { sourceOf } from './source.ts'
 import type { CloseReason, ConnectionRegistry } from '../types.ts'
 
 export class ConnectionManager implements ConnectionRegistry {
@@ -13,24 +14,27 @@ export class ConnectionManager implements ConnectionRegistry {
     return this.byId.size
   }
 
+  /** TCP connections from the source of `ip` (every address of an IPv6 /64 together). */
   countFor(ip: string): number {
-    return this.perIp.get(ip) ?? 0
+    return this.perIp.get(sourceOf(ip)) ?? 0
   }
 
   add(conn: BaseConnection): void {
     this.byId.set(conn.id, conn)
     if (conn.protocol === 'udp') return
     this.streamCount++
-    this.perIp.set(conn.remote.address, this.countFor(conn.remote.address) + 1)
+    const source = sourceOf(conn.remote.address)
+    this.perIp.set(source, (this.perIp.get(source) ?? 0) + 1)
   }
 
   remove(conn: BaseConnection): void {
     if (!this.byId.delete(conn.id)) return
     if (conn.protocol === 'udp') return
     this.streamCount--
-    const n = this.countFor(conn.remote.address) - 1
-    if (n > 0) this.perIp.set(conn.remote.address, n)
-    else this.perIp.delete(conn.remote.address)
+    const source = sourceOf(conn.remote.address)
+    const n = (this.perIp.get(source) ?? 0) - 1
+    if (n > 0) this.perIp.set(source, n)
+    else this.perIp.delete(source)
   }
 
   get(id: number): BaseConnection | undefined {

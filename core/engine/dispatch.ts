@@ -26,6 +26,8 @@ export function createCounters() {
     'drop.udp-intake': 0,
     'drop.rate-limit': 0,
     'drop.udp-reply-budget': 0,
+    'drop.udp-unproven-budget': 0,
+    'drop.peers-per-source': 0,
     'refused.max-conn': 0,
     'refused.max-conn-per-ip': 0,
     'refused.tls-handshake': 0,

@@ -7,6 +7,7 @@ import { toBuffer, type DatagramCodec } from '../wire/codec.ts'
 import { BaseConnection } from '../engine/connection.ts'
 import { COOKIE_CHALLENGE, COOKIE_ECHO, COOKIE_REQUEST, CookieJar } from '../wire/cookie.ts'
 import { BucketMap, TokenBucket } from '../engine/token-bucket.ts'
+import { sourceOf } from '../engine/source.ts'
 import { OneShotSessions } from './udp-one-shot.ts'
 import type { CloseReason, Payload } from '../types.ts'
 import type { TransportHost } from './context.ts'
@@ -30,6 +31,10 @@ export class UdpPeer extends BaseConnection {
   touchedAt = 0
   /** One datagram in, nothing out so far (udp-one-shot.ts). */
   oneShot = false
+  /** Bytes of the latest datagram it sent: a reply up to 3 × that is no amplification. */
+  lastIn = 0
+  /** Its IPv4 address or IPv6 /64: whose share of udp.maxPeers it holds. */
+  readonly source: string
 
   constructor(
     readonly key: string,
@@ -44,6 +49,7 @@ export class UdpPeer extends BaseConnection {
     public ipBudget: TokenBucket,
   ) {
     super({ address, port, family }, host)
+    this.source = sourceOf(address)
   }
 
   send(msgId: number, data?: Payload): boolean {
@@ -64,6 +70,14 @@ export class UdpTransport {
   private readonly unproven = new Map<string, UdpPeer>()
   /** Sessions of one datagram that got nothing back: they expire early and are evicted first. */
   private readonly oneShot = new OneShotSessions<UdpPeer>()
+  /** Each source's sessions, in the order they began: a source at udp.maxPeersPerSource makes room among its own. */
+  private readonly bySource = new Map<string, Map<string, UdpPeer>>()
+  /**
+   * Reply bytes, server-wide, to addresses that have not proven themselves,
+   * beyond 3 × the datagram that asked: spoofing many victims' addresses
+   * cannot multiply what the per-address budgets allow.
+   */
+  private readonly unprovenReplies: TokenBucket
   private readonly decoded = { msgId: 0, data: Buffer.alloc(0) }
   private accepting = true
   private readonly intake: TokenBucket
@@ -90,6 +104,7 @@ export class UdpTransport {
   ) {
     const u = host.config.udp
     this.intake = new TokenBucket(u.intakePerSec, u.intakePerSec)
+    this.unprovenReplies = new TokenBucket(u.unprovenReplyBytesPerSec, u.unprovenReplyBurstBytes)
     this.loose = new BucketMap(() => this.newBudget(false), MAX_LOOSE_BUDGETS)
     this.perIp = new BucketMap(() => new TokenBucket(this.host.config.udp.replyBytesPerSec, this.host.config.udp.replyBurstBytes), MAX_IP_BUDGETS)
   }
@@ -110,6 +125,7 @@ export class UdpTransport {
   reconfigure(): void {
     const u = this.host.config.udp
     this.intake.set(u.intakePerSec, u.intakePerSec)
+    this.unprovenReplies.set(u.unprovenReplyBytesPerSec, u.unprovenReplyBurstBytes)
     if (this.socket !== null) this.oneShot.start(u.oneShotIdleMs)
     // Sources start afresh under new rates; budgets of live peers take the new refill.
     this.perIp.clear()
@@ -156,10 +172,16 @@ export class UdpTransport {
     let peer = this.peers.get(from)
     if (peer === undefined) {
       if (!this.accepting) return
+      const source = sourceOf(rinfo.address)
+      let mine = this.bySource.get(source)
+      // A source at its share makes room among its own sessions, never among the others'.
+      if (mine !== undefined && mine.size >= udp.maxPeersPerSource && !this.evictFrom(mine, 'udp.maxPeersPerSource')) return this.dropped('peers-per-source', rinfo, msg.length)
       if (this.peers.size >= udp.maxPeers && !this.evictOne()) return this.dropped('max-peers', rinfo, msg.length)
       peer = new UdpPeer(from, rinfo.address, rinfo.port, rinfo.family, this, host, this.newBudget(false), this.perIp.get(rinfo.address))
       peer.touchedAt = now
       this.peers.set(from, peer)
+      if (mine === undefined) this.bySource.set(source, (mine = new Map()))
+      mine.set(from, peer)
       this.unproven.set(from, peer)
       this.oneShot.add(peer)
       host.opened(peer)
@@ -175,6 +197,7 @@ export class UdpTransport {
       toBack(this.peers, peer)
       if (!peer.validated) toBack(this.unproven, peer)
     }
+    peer.lastIn = msg.length
     peer.budget.credit(3 * msg.length, CREDIT_CAP)
     peer.ipBudget.credit(3 * msg.length, CREDIT_CAP)
     if (out.msgId >= COOKIE_CHALLENGE && out.msgId <= COOKIE_REQUEST) return this.cookie(peer, out.msgId, out.data)
@@ -188,11 +211,11 @@ export class UdpTransport {
    * pushes out sessions instead of locking every new client out.
    */
   private evictOne(): boolean {
-    return this.evictFrom(this.oneShot.map) || this.evictFrom(this.unproven) || this.evictFrom(this.peers)
+    return this.evictFrom(this.oneShot.map, 'udp.maxPeers') || this.evictFrom(this.unproven, 'udp.maxPeers') || this.evictFrom(this.peers, 'udp.maxPeers')
   }
 
   /** The first idle peer of `map`; busy ones met on the way go to the back, so they never wall off the rest. */
-  private evictFrom(map: Map<string, UdpPeer>): boolean {
+  private evictFrom(map: Map<string, UdpPeer>, bound: string): boolean {
     const busy: UdpPeer[] = []
     let victim: UdpPeer | undefined
     for (const peer of map.values()) {
@@ -206,7 +229,7 @@ export class UdpTransport {
     for (const peer of busy) toBack(map, peer)
     if (victim === undefined) return false
     this.host.count('closed.peer-evicted')
-    this.host.rlog.warn('udp:evicted', { remote: victim.key }, 'udp session evicted: udp.maxPeers sessions live')
+    this.host.rlog.warn('udp:evicted', { remote: victim.key, bound }, `udp session evicted: ${bound} sessions live`)
     // close() releases the session: forget() takes it out of both maps.
     victim.close('evicted')
     return true
@@ -231,7 +254,7 @@ export class UdpTransport {
   }
 
   private dropped(
-    reason: 'udp-intake' | 'short-datagram' | 'oversized-datagram' | 'max-peers' | 'bad-datagram' | 'queue-full' | 'rate-limit',
+    reason: 'udp-intake' | 'short-datagram' | 'oversized-datagram' | 'max-peers' | 'peers-per-source' | 'bad-datagram' | 'queue-full' | 'rate-limit',
     rinfo: dgram.RemoteInfo,
     bytes: number,
     peer?: UdpPeer,
@@ -256,6 +279,14 @@ export class UdpTransport {
       budget.credit(buf.length, CREDIT_CAP)
       sendable = false
     }
+    // Past 3 × what the address sent last, to an address not proven: the server-wide budget too.
+    if (sendable && (peer === undefined || !peer.validated) && buf.length > 3 * (peer?.lastIn ?? 0) && !this.unprovenReplies.take(buf.length, this.now)) {
+      budget.credit(buf.length, CREDIT_CAP)
+      ipBudget?.credit(buf.length, CREDIT_CAP)
+      this.host.count('drop.udp-unproven-budget')
+      this.host.rlog.warn('udp-unproven-budget', { remote: `${address}:${port}`, bytes: buf.length }, 'reply dropped: server-wide budget for unproven addresses spent (udp.unprovenReplyBytesPerSec)')
+      return false
+    }
     if (!sendable) {
       this.host.count('drop.udp-reply-budget')
       this.host.rlog.warn('udp-reply-budget', { remote: `${address}:${port}`, bytes: buf.length }, 'reply dropped: destination over its byte budget')
@@ -273,6 +304,8 @@ export class UdpTransport {
     this.peers.delete(peer.key)
     this.unproven.delete(peer.key)
     this.oneShot.delete(peer)
+    const mine = this.bySource.get(peer.source)
+    if (mine !== undefined && mine.delete(peer.key) && mine.size === 0) this.bySource.delete(peer.source)
   }
 
   stopAccepting(): void {

@@ -28,10 +28,10 @@ export class UdpClient extends EventEmitter {
     })
   }
 
-  /** A client socket on 127.0.0.1 (random port) talking to 127.0.0.1:`port`. */
-  static async open(port: number, codec: DatagramCodec = enetDatagram): Promise<UdpClient> {
+  /** A client socket on `local` (127.0.0.1, or another loopback address as another source; random port) talking to 127.0.0.1:`port`. */
+  static async open(port: number, codec: DatagramCodec = enetDatagram, local = '127.0.0.1'): Promise<UdpClient> {
     const socket = dgram.createSocket('udp4')
-    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve))
+    await new Promise<void>((resolve) => socket.bind(0, local, resolve))
     return new UdpClient(socket, port, codec)
   }
 
