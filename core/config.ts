@@ -126,6 +126,10 @@ export const configSchema = z
         handlerTimeoutMs: int(1).default(5_000),
         maxInflightPerConn: int(1, 65_536).default(64),
         maxOutboundBytes: int(1).default(MiB),
+        /** Data bytes queued behind a running request, per connection: past it TCP stops reading, UDP drops. */
+        maxInboundBytes: int(1).default(MiB),
+        /** The same across all connections; past it, a connection that holds queued bytes waits (TCP) or drops (UDP). */
+        maxInboundTotalBytes: int(1).default(64 * MiB),
         /** Unsent bytes across all connections; beyond it the largest queues are closed first. */
         maxOutboundTotalBytes: int(1).default(64 * MiB),
         drainTimeoutMs: int(0).default(5_000),

@@ -17,6 +17,8 @@ export abstract class BaseConnection implements Connection {
   /** Requests waiting in order behind a running one. */
   queue: Array<{ msgId: number; data: Buffer }> = []
   qHead = 0
+  /** Bytes of data the queue holds (limits.maxInboundBytes); the dispatcher keeps the count. */
+  queuedBytes = 0
   /** An ordered request is running asynchronously; the queue waits for it. */
   running = false
   /** Async requests running now (ordered and concurrent). */

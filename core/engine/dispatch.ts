@@ -88,6 +88,8 @@ export interface DispatchDeps {
 export class Dispatcher {
   /** Async requests running across all connections. */
   active = 0
+  /** Bytes held by queued requests across all connections (limits.maxInboundTotalBytes). */
+  queuedBytes = 0
   private idleWaiters: Array<() => void> = []
 
   constructor(
@@ -105,7 +107,12 @@ export class Dispatcher {
     if (route !== undefined && (route.concurrent || (!conn.running && conn.qHead === conn.queue.length))) this.start(conn, msgId, data, route)
     else if (route === undefined && !conn.running) this.unknown(conn, msgId)
     // Behind a running request even an unknown msgId waits, so replies keep arrival order.
-    else conn.queue.push({ msgId, data })
+    // A queued request holds its own copy: a view would keep the whole socket read alive, uncounted.
+    else {
+      conn.queue.push({ msgId, data: Buffer.from(data) })
+      conn.queuedBytes += data.length
+      this.queuedBytes += data.length
+    }
   }
 
   /** Run the whole path without a socket; resolves when the request has settled. */
@@ -207,6 +214,8 @@ export class Dispatcher {
     while (!conn.running && conn.qHead < q.length && !conn.closed) {
       const next = q[conn.qHead]!
       q[conn.qHead++] = undefined as never
+      conn.queuedBytes -= next.data.length
+      this.queuedBytes -= next.data.length
       if (conn.qHead === q.length) {
         q.length = 0
         conn.qHead = 0
@@ -216,7 +225,24 @@ export class Dispatcher {
       if (route === undefined) this.unknown(conn, next.msgId)
       else this.start(conn, next.msgId, next.data, route)
     }
-    if (conn.load < this.config.limits.maxInflightPerConn) conn.roomAgain()
+    if (!this.full(conn)) conn.roomAgain()
+  }
+
+  /**
+   * No more requests from `conn` for now: maxInflightPerConn queued or
+   * running, or maxInboundBytes of data queued, or (while it holds some)
+   * maxInboundTotalBytes queued server-wide. TCP stops reading, UDP drops;
+   * a connection that holds nothing queued is never held up by the others.
+   */
+  full(conn: BaseConnection): boolean {
+    const { maxInflightPerConn, maxInboundBytes, maxInboundTotalBytes } = this.config.limits
+    return conn.load >= maxInflightPerConn || (conn.queuedBytes > 0 && (conn.queuedBytes >= maxInboundBytes || this.queuedBytes >= maxInboundTotalBytes))
+  }
+
+  /** A connection ended: what its queue held is no longer held. */
+  forget(conn: BaseConnection): void {
+    this.queuedBytes -= conn.queuedBytes
+    conn.queuedBytes = 0
   }
 
   private fail(req: Req, route: Route, status: 'error' | 'timeout', err: unknown, t0: number): void {

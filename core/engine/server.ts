@@ -144,6 +144,7 @@ export class Server implements EnetServer, TransportHost {
 
   connectionClosed(conn: BaseConnection, reason: CloseReason): void {
     this.manager.remove(conn)
+    this.dispatcher.forget(conn)
     const counter = CLOSE_COUNTERS[reason]
     if (counter) this.counters[counter]++
     callHook(this.hooks, 'onConnStop', this.log, conn, reason)

@@ -36,7 +36,6 @@ export class TcpConnection extends StreamConnection {
 
   private drain(): void {
     const { decoder, socket } = this
-    const max = this.host.config.limits.maxInflightPerConn
     const dispatcher = this.host.dispatcher
     let frames = 0
     // Replies to this read gather in one buffer, written once (reply-batch.ts).
@@ -45,7 +44,7 @@ export class TcpConnection extends StreamConnection {
     if (batching) replyBatch.owner = this
     try {
       while (!this.closed) {
-        if (this.load >= max) {
+        if (dispatcher.full(this)) {
           if (!this.paused) {
             this.paused = true
             socket.pause()

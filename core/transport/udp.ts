@@ -201,7 +201,7 @@ export class UdpTransport {
     peer.budget.credit(3 * msg.length, CREDIT_CAP)
     peer.ipBudget.credit(3 * msg.length, CREDIT_CAP)
     if (out.msgId >= COOKIE_CHALLENGE && out.msgId <= COOKIE_REQUEST) return this.cookie(peer, out.msgId, out.data)
-    if (peer.load >= limits.maxInflightPerConn) return this.dropped('queue-full', rinfo, msg.length, peer)
+    if (host.dispatcher.full(peer)) return this.dropped('queue-full', rinfo, msg.length, peer)
     host.dispatcher.deliver(peer, out.msgId, out.data)
   }
 
