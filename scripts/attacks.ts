@@ -30,6 +30,9 @@ const MiB = 1024 * 1024
 const ECHO = 1
 const HANG = 2
 const FLOOD_REPLY = 3
+const FAULTY = 5
+const INBOUND_BYTES = 128 * 1024
+const INBOUND_TOTAL = 2 * 1024 * 1024
 const FRAME_TIMEOUT_MS = 1_000
 const HANDLER_TIMEOUT_MS = 500
 
@@ -70,16 +73,36 @@ export default definePlugin({
 })
 `,
     )
+    // A plugin with a bug: every request to it leaves a rejection and a throwing timer behind.
+    mkdirSync(join(root, 'plugins', 'crashy'), { recursive: true })
+    writeFileSync(
+      join(root, 'plugins', 'crashy', 'index.ts'),
+      `import { definePlugin } from 'enet'
+export default definePlugin({
+  name: 'crashy',
+  routes: {
+    ${FAULTY}: (req) => {
+      req.reply(${FAULTY}, 'ok')
+      void Promise.reject(new Error('a stray rejection'))
+      setTimeout(() => { throw new Error('a throwing timer') }, 1)
+    },
+  },
+})
+`,
+    )
     writeFileSync(
       join(root, 'enet.config.ts'),
       `import { defineConfig } from 'enet'
 export default defineConfig({
-  limits: { frameTimeoutMs: ${FRAME_TIMEOUT_MS}, handlerTimeoutMs: ${HANDLER_TIMEOUT_MS} },
+  // Inbound bounds below the 256 KiB that 64 queued 4 KiB frames hold, so inbound-hog reaches them.
+  limits: { frameTimeoutMs: ${FRAME_TIMEOUT_MS}, handlerTimeoutMs: ${HANDLER_TIMEOUT_MS}, maxInboundBytes: ${INBOUND_BYTES}, maxInboundTotalBytes: ${INBOUND_TOTAL} },
   log: { level: 'warn', pretty: false },
   plugins: {
     dirs: [${JSON.stringify(BUNDLED)}, './plugins'],
     watch: false,
     options: { heartbeat: ${opts.secret ? `{ secret: ${JSON.stringify(SECRET)} }` : '{}'}, logging: { requests: false } },
+    // Kept running, so every fault of the plugin-fault attack is one more contained, none hidden by an unload.
+    faults: { byPlugin: { crashy: { policy: 'keep' } } },
   },
 })
 `,
@@ -111,6 +134,12 @@ export default defineConfig({
 
   rss(): number {
     return this.server.rss()
+  }
+
+  async status(): Promise<Record<string, unknown>> {
+    const r = await adminRequest(join(this.root, '.enet', 'admin.sock'), { cmd: 'status' })
+    if (!r.ok) throw new Error(`attacks: status failed: ${r.error}`)
+    return r
   }
 
   async counters(): Promise<Counters> {
@@ -195,11 +224,12 @@ function closedBy(s: net.Socket, ms: number): Promise<boolean> {
   })
 }
 
-async function udpSocket(onMessage?: (msg: Buffer) => void): Promise<dgram.Socket> {
+/** A UDP socket on `local` (another 127.0.0.x address stands in for another host). */
+async function udpSocket(onMessage?: (msg: Buffer) => void, local = '127.0.0.1'): Promise<dgram.Socket> {
   const s = dgram.createSocket('udp4')
   s.on('error', () => {})
   if (onMessage) s.on('message', onMessage)
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r))
+  await new Promise<void>((r) => s.bind(0, local, r))
   return s
 }
 
@@ -470,6 +500,156 @@ const attacks: Attack[] = [
         held: answered,
         // connections counts the control client's TCP connection too; datagrams the kernel dropped made no session.
         extra: `${c.connections! - 1} UDP sessions live (maxPeers 10,000); a new client ${answered ? 'was answered' : 'got NO answer'}`,
+      }
+    },
+  },
+  {
+    name: 'plugin-fault',
+    async run(t) {
+      // Each request to the buggy plugin leaves two errors behind that no handler catches.
+      const c = connect(`tcp://127.0.0.1:${t.tcp}`, { reconnect: false })
+      await c.ready()
+      const N = 200
+      let answered = 0
+      for (let i = 0; i < N; i++) if ((await c.request(FAULTY, '', { timeoutMs: 2_000 })).data.toString() === 'ok') answered++
+      c.close()
+      await sleep(200)
+      const plugins = (await adminRequest(join(t.root, '.enet', 'admin.sock'), { cmd: 'plugins' })).plugins as Array<{ name: string; status: string; faults: number }>
+      const crashy = plugins.find((p) => p.name === 'crashy')!
+      return {
+        sent: `${N} requests to a plugin whose handler leaves a stray rejection and a throwing timer behind`,
+        show: ['faults.plugin'],
+        held: crashy.status === 'active' && answered === N,
+        extra: `${answered} answered; crashy ${crashy.status} with ${crashy.faults} faults (policy keep); the process kept serving`,
+      }
+    },
+  },
+  {
+    name: 'locate-flood',
+    async run(t) {
+      // 300 nodes from 3 hosts, then one TCP connection asking for 1,000 different names.
+      const hosts = await Promise.all(['127.0.0.2', '127.0.0.3', '127.0.0.4'].map((ip) => udpSocket(undefined, ip)))
+      for (const [k, s] of hosts.entries()) await udpSendAll(s, t.udp, repeat(100, (i) => dgramOf(10, `10.20.${k}.${i}:6430`)))
+      const live = (await liveNodes(t)).length
+      const before = ((await t.status()).plugins as { locator: Record<string, number> }).locator
+      const s = await tcpOpen(t.tcp)
+      const N = 1_000
+      let replies = 0
+      s.on('data', (b) => (replies += b.length))
+      for (let i = 0; i < N; i++) s.write(Buffer.concat([header(20, 6), Buffer.from(`r${String(i).padStart(5, '0')}`)]))
+      await sleep(1_500)
+      s.destroy()
+      for (const h of hosts) h.close()
+      const after = ((await t.status()).plugins as { locator: Record<string, number> }).locator
+      const d = (k: string) => after[k]! - before[k]!
+      const waves = d('waves')
+      return {
+        sent: `${N} locates of distinct names on one TCP connection, ${live} live nodes (100 beats from each of 3 hosts)`,
+        show: ['drop.rate-limit'],
+        extra: `${d('locates')} reached the locator (50/s, burst 100 per source, now over TCP too); ${d('busySource')} refused at its share of pending names (maxPendingPerSource 64); ${waves} waves, ${d('capped')} of them cut to maxFanout 256 (Go asks every node); ${d('queries')} queries in all`,
+      }
+    },
+  },
+  {
+    name: 'registry-fill',
+    async run(t) {
+      // One host registers as many nodes as its rate allows; then another host registers one.
+      const hog = await udpSocket(undefined, '127.0.0.5')
+      const N = 600
+      for (let i = 0; i < N; i += 50) {
+        await udpSendAll(hog, t.udp, repeat(50, (k) => dgramOf(10, `10.30.${(i + k) >> 8}.${(i + k) & 255}:6430`)))
+        await sleep(120)
+      }
+      hog.close()
+      const other = await udpSocket(undefined, '127.0.0.6')
+      await udpSendAll(other, t.udp, [dgramOf(10, '10.31.0.1:6430')])
+      await sleep(100)
+      other.close()
+      const live = await liveNodes(t)
+      const fromHog = live.filter((n) => n.startsWith('10.30.')).length
+      const hb = ((await t.status()).plugins as { heartbeat: Record<string, number> }).heartbeat
+      return {
+        sent: `${N} beats for distinct nodes from one host, paced at its rate limit, then 1 from another host`,
+        show: ['drop.rate-limit'],
+        held: live.includes('10.31.0.1:6430'),
+        extra: `the host holds ${fromHog} nodes (maxNodesPerSource 256 of maxNodes 1,024; refusedSource ${hb.refusedSource}); the other host's node ${live.includes('10.31.0.1:6430') ? 'was registered' : 'was NOT registered'}`,
+      }
+    },
+  },
+  {
+    name: 'session-hog',
+    async run(t) {
+      // One host opens more source ports than its share of udp.maxPeers; a session of another host must survive.
+      const other = connect(`udp://127.0.0.1:${t.udp}`)
+      await other.ready()
+      await other.request(ECHO, 'before', { timeoutMs: 2_000 })
+      const N = 3_000
+      const socks: dgram.Socket[] = []
+      for (let i = 0; i < N; i += 500) {
+        const batch = await Promise.all(Array.from({ length: 500 }, () => udpSocket(undefined, '127.0.0.7')))
+        for (let k = 0; k < batch.length; k += 100) {
+          await Promise.all(batch.slice(k, k + 100).map((s) => udpSendAll(s, t.udp, [dgramOf(99)])))
+          await sleep(5)
+        }
+        socks.push(...batch)
+      }
+      for (let prev = -1, now = 0; now !== prev; await sleep(100)) [prev, now] = [now, (await t.counters())['closed.peer-evicted']!]
+      const c = await t.counters()
+      let answered = false
+      try {
+        answered = (await other.request(ECHO, 'after', { timeoutMs: 2_000 })).data.toString() === 'after'
+      } finally {
+        other.close()
+        for (const s of socks) s.close()
+      }
+      return {
+        sent: `1 datagram from each of ${N} source ports of one host`,
+        show: ['closed.peer-evicted', 'drop.max-peers'],
+        held: answered,
+        extra: `${c.connections! - 2} sessions live (udp.maxPeersPerSource 1,000 of maxPeers 10,000); another host's session ${answered ? 'kept and answered' : 'got NO answer'}`,
+      }
+    },
+  },
+  {
+    name: 'spoof-many',
+    async run(t) {
+      // 40 nodes with long names fill a node-list page (~1 KB); then 200 "victims", 5 list requests each.
+      const beat = await udpSocket(undefined, '127.0.0.8')
+      await udpSendAll(beat, t.udp, repeat(40, (i) => dgramOf(10, `producer-${String(i).padStart(3, '0')}.rack-9.example.internal:6430`)))
+      beat.close()
+      let bytesIn = 0
+      const victims = await Promise.all(Array.from({ length: 200 }, (_, i) => udpSocket((m) => void (bytesIn += m.length), `127.0.1.${i + 1}`)))
+      const N = 5
+      for (const v of victims) await udpSendAll(v, t.udp, repeat(N, () => dgramOf(11)), 5)
+      await sleep(300)
+      for (const v of victims) v.close()
+      const sent = victims.length * N * 4
+      return {
+        sent: `${victims.length * N} node-list requests of 4 bytes, ${N} from each of ${victims.length} addresses (spoofed victims), a ~1 KB list`,
+        show: ['drop.udp-unproven-budget', 'drop.udp-reply-budget', 'drop.rate-limit'],
+        extra: `${bytesIn} bytes back for ${sent} sent: ${(bytesIn / sent).toFixed(0)}× (server-wide bound for unproven addresses: 512 KiB burst + 256 KiB/s, whatever the number of victims; per victim 8 KiB + 4 KiB/s)`,
+      }
+    },
+  },
+  {
+    name: 'inbound-hog',
+    async run(t) {
+      // 40 connections, each: one request to a handler that hangs, then 63 frames of 4 KiB queued behind it.
+      const socks = await Promise.all(Array.from({ length: 40 }, () => tcpOpen(t.tcp)))
+      const frame = Buffer.concat([header(ECHO, 4_096), Buffer.alloc(4_096, 0x62)])
+      for (const s of socks) {
+        s.on('data', () => {})
+        s.on('error', () => {})
+        s.write(header(HANG, 0))
+        s.write(Buffer.concat(Array(63).fill(frame)))
+      }
+      await sleep(300)
+      const st = await t.status()
+      for (const s of socks) s.destroy()
+      return {
+        sent: '40 connections, each a hanging request followed by 63 × 4 KiB frames queued behind it',
+        show: ['timedOut'],
+        extra: `${st.queuedBytes as number} bytes queued server-wide after 300 ms (maxInboundBytes ${INBOUND_BYTES / 1024} KiB per connection, maxInboundTotalBytes ${INBOUND_TOTAL / MiB} MiB here; unbounded by bytes it would be 40 × 252 KiB = ${((40 * 63 * 4096) / MiB).toFixed(1)} MiB)`,
       }
     },
   },

@@ -132,7 +132,7 @@ export function localAdmin(enet: Server, plugins: PluginHost): AdminResponder {
       case 'reload':
         return { ok: true, plugin: await plugins.reload(req.name) }
       case 'status':
-        return { ok: true, address: enet.address(), connections: enet.connections.size, counters: enet.counters, plugins: pluginStats(plugins), faults: faults(plugins) }
+        return { ok: true, address: enet.address(), connections: enet.connections.size, counters: enet.counters, queuedBytes: enet.dispatcher.queuedBytes, plugins: pluginStats(plugins), faults: faults(plugins) }
     }
   }
 }

@@ -2,6 +2,7 @@
 // as outbound bytes are. TCP stops reading, UDP drops; nothing is lost on
 // TCP, and a connection with nothing queued is never held up by the others.
 import { describe, expect, it } from 'vitest'
+import type { Server } from '../../core/engine/server.ts'
 import type { Request } from '../../core/types.ts'
 import { useHarness } from '../helpers/server.ts'
 import { deferred, referenceTimer, until } from '../helpers/until.ts'
@@ -12,7 +13,7 @@ const chunk = (i: number) => Buffer.alloc(32 * KiB, 0x30 + (i % 10))
 
 /** Route 2 waits on `gate`; route 3 answers at once with its data's first byte and length. */
 function routes(gate: Promise<void>) {
-  return (s: { route(id: number, fn: (req: Request) => unknown): void }) => {
+  return (s: Server) => {
     s.route(2, async (req: Request) => {
       await gate
       req.reply(2, 'released')
