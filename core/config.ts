@@ -101,7 +101,7 @@ export const configSchema = z
          * datagram they answer: many spoofed victims share it (amplification).
          */
         unprovenReplyBytesPerSec: int(0).default(256 * KiB),
-        unprovenReplyBurstBytes: int(0).default(512 * KiB),
+        unprovenReplyBurstBytes: int(0).default(256 * KiB),
         /**
          * Address validation: an unproven address gets no reply larger than 3 × its
          * request; it proves itself with a cookie round trip. 'auto': on while a

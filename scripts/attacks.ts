@@ -456,7 +456,7 @@ const attacks: Attack[] = [
       for (const [k, s] of socks.entries()) n += await udpSendAll(s, t.udp, repeat(200, (i) => dgramOf(10, `10.${k}.${i >> 8}.${i & 255}:6430`)))
       for (const s of socks) s.close()
       const live = (await liveNodes(t)).length
-      return { sent: `${n} heartbeats for distinct nodes from 50 ports of one IP`, show: ['drop.rate-limit'], extra: `registry holds ${live} nodes, 100 of them from list-amplify (msgId 10: 100/s, burst 200 per source IP; maxNodes 1,024)` }
+      return { sent: `${n} heartbeats for distinct nodes from 50 ports of one IP`, show: ['drop.rate-limit'], extra: `registry holds ${live} nodes, 100 of them from list-amplify, all from one source (msgId 10: 100/s, burst 200 per source; maxNodesPerSource 256 of maxNodes 1,024)` }
     },
   },
   {
@@ -464,12 +464,14 @@ const attacks: Attack[] = [
     async run(t) {
       // More source ports than udp.maxPeers (10,000), one datagram each, as a
       // spoofer rotating ports would send; then a client never seen before.
-      // All sockets stay open until the end, so no port is reused.
+      // All sockets stay open until the end, so no port is reused. Spread over
+      // 12 hosts (127.0.0.11-22), 1,000 ports each: one host alone would stop
+      // at its share (udp.maxPeersPerSource, see session-hog).
       const N = 12_000
       const socks: dgram.Socket[] = []
       let sent = 0
       for (let i = 0; i < N; i += 500) {
-        const batch = await Promise.all(Array.from({ length: Math.min(500, N - i) }, () => udpSocket()))
+        const batch = await Promise.all(Array.from({ length: Math.min(500, N - i) }, () => udpSocket(undefined, `127.0.0.${11 + Math.floor(i / 1_000)}`)))
         // Paced, 100 datagrams per 5 ms: the kernel's receive buffer holds only a few
         // hundred small datagrams, and what is measured here is the server, not the kernel.
         for (let k = 0; k < batch.length; k += 100) {
@@ -495,7 +497,7 @@ const attacks: Attack[] = [
       }
       const c = await t.counters()
       return {
-        sent: `${sent} datagrams, one from each of ${sent} source ports`,
+        sent: `${sent} datagrams, one from each of ${sent} source ports of 12 hosts`,
         show: ['closed.peer-evicted', 'drop.max-peers'],
         held: answered,
         // connections counts the control client's TCP connection too; datagrams the kernel dropped made no session.
@@ -530,21 +532,29 @@ const attacks: Attack[] = [
       // 300 nodes from 3 hosts, then one TCP connection asking for 1,000 different names.
       const hosts = await Promise.all(['127.0.0.2', '127.0.0.3', '127.0.0.4'].map((ip) => udpSocket(undefined, ip)))
       for (const [k, s] of hosts.entries()) await udpSendAll(s, t.udp, repeat(100, (i) => dgramOf(10, `10.20.${k}.${i}:6430`)))
+      // And one node beating over TCP: its queries pass no UDP reply budget, so every locate waits for a claim.
+      const tcpNode = await tcpOpen(t.tcp)
+      tcpNode.on('data', () => {})
+      tcpNode.write(Buffer.concat([header(10, 14), Buffer.from('10.21.0.1:6430')]))
+      await sleep(50)
       const live = (await liveNodes(t)).length
       const before = ((await t.status()).plugins as { locator: Record<string, number> }).locator
-      const s = await tcpOpen(t.tcp)
+      // Four connections of one host: more locates in flight than one connection's maxInflightPerConn (64).
+      const conns = await Promise.all(Array.from({ length: 4 }, () => tcpOpen(t.tcp)))
       const N = 1_000
-      let replies = 0
-      s.on('data', (b) => (replies += b.length))
-      for (let i = 0; i < N; i++) s.write(Buffer.concat([header(20, 6), Buffer.from(`r${String(i).padStart(5, '0')}`)]))
+      for (const [k, s] of conns.entries()) {
+        s.on('data', () => {})
+        for (let i = k; i < N; i += conns.length) s.write(Buffer.concat([header(20, 6), Buffer.from(`r${String(i).padStart(5, '0')}`)]))
+      }
       await sleep(1_500)
-      s.destroy()
+      for (const s of conns) s.destroy()
+      tcpNode.destroy()
       for (const h of hosts) h.close()
       const after = ((await t.status()).plugins as { locator: Record<string, number> }).locator
       const d = (k: string) => after[k]! - before[k]!
       const waves = d('waves')
       return {
-        sent: `${N} locates of distinct names on one TCP connection, ${live} live nodes (100 beats from each of 3 hosts)`,
+        sent: `${N} locates of distinct names on 4 TCP connections of one host, ${live} live nodes (100 from each of 3 hosts over UDP, 1 over TCP)`,
         show: ['drop.rate-limit'],
         extra: `${d('locates')} reached the locator (50/s, burst 100 per source, now over TCP too); ${d('busySource')} refused at its share of pending names (maxPendingPerSource 64); ${waves} waves, ${d('capped')} of them cut to maxFanout 256 (Go asks every node); ${d('queries')} queries in all`,
       }
@@ -627,7 +637,7 @@ const attacks: Attack[] = [
       return {
         sent: `${victims.length * N} node-list requests of 4 bytes, ${N} from each of ${victims.length} addresses (spoofed victims), a ~1 KB list`,
         show: ['drop.udp-unproven-budget', 'drop.udp-reply-budget', 'drop.rate-limit'],
-        extra: `${bytesIn} bytes back for ${sent} sent: ${(bytesIn / sent).toFixed(0)}× (server-wide bound for unproven addresses: 512 KiB burst + 256 KiB/s, whatever the number of victims; per victim 8 KiB + 4 KiB/s)`,
+        extra: `${bytesIn} bytes back for ${sent} sent: ${(bytesIn / sent).toFixed(0)}× (server-wide bound for unproven addresses: 256 KiB burst + 256 KiB/s, whatever the number of victims; without it each victim's own 8 KiB budget lets all ${N} of its ~1 KB replies out)`,
       }
     },
   },
