@@ -3,7 +3,10 @@
 // decides: keep it, restart it with backoff (ctx.data kept), or unload it.
 // What escapes to the process (stray promises, raw timers, listeners) is
 // tested with a real `enet start` in test/e2e/supervise.test.ts.
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
 import { afterEach, describe, expect, it } from 'vitest'
+import { adminCommand } from '../../core/cli/admin.ts'
 import type { PluginEvent } from '../../core/hooks.ts'
 import { LEVEL } from '../helpers/logs.ts'
 import { createProject, type Project } from '../helpers/project.ts'
@@ -63,6 +66,11 @@ describe('a ctx timer that throws', () => {
     expect(p.app.server.counters['faults.plugin']).toBe(1)
     expect(p.app.plugins.get('crashy')).toMatchObject({ status: 'active', version: 1, faults: 1, restarts: 0, lastFault: `timer at ${e!.at}: bug in a timer of v1` })
     expect(await answer(p)).toBe('v1 setups=1')
+    // enet status names the plugin that faulted and what became of it.
+    let text = ''
+    const out = new Writable({ write: (c, _e, cb) => ((text += c), cb()) })
+    expect(await adminCommand('status', ['--config', join(p.root, 'enet.config.ts')], out)).toBe(0)
+    expect(text.split('\n')).toContain(`faults       crashy active v1: 1 faults, 0 restarts; last: timer at ${e!.at}: bug in a timer of v1`)
   })
 
   it('restart: set up again after a backoff that doubles, ctx.data kept; past max faults in the window it is unloaded', async () => {
