@@ -102,8 +102,8 @@ export class Dispatcher {
     if (conn.closed) return
     this.deps.counters.requests++
     const route = this.deps.router.get(msgId)
-    // A rate marked `tcp` holds over TCP too (UDP checks rates before it makes a session).
-    if (route !== undefined && route.rate !== null && route.rate.tcp === true && conn.protocol === 'tcp' && !this.withinRate(conn, msgId, route.rate)) return
+    // A rate marked `tcp` holds over TCP, TLS and WebSocket too (UDP checks rates before it makes a session).
+    if (route !== undefined && route.rate !== null && route.rate.tcp === true && conn.protocol !== 'udp' && !this.withinRate(conn, msgId, route.rate)) return
     if (route !== undefined && (route.concurrent || (!conn.running && conn.qHead === conn.queue.length))) this.start(conn, msgId, data, route)
     else if (route === undefined && !conn.running) this.unknown(conn, msgId)
     // Behind a running request even an unknown msgId waits, so replies keep arrival order.

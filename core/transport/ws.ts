@@ -107,7 +107,7 @@ export class WsConnection extends StreamConnection {
   }
 
   private pauseIfFull(): void {
-    if (this.closed || this.load < this.host.config.limits.maxInflightPerConn) return
+    if (this.closed || !this.host.dispatcher.full(this)) return
     this.paused = true
     this.ws.pause()
   }
@@ -121,11 +121,11 @@ export class WsConnection extends StreamConnection {
   override roomAgain(): void {
     if (this.closingFor !== null) return this.closeIfAnswered()
     if (!this.paused || this.closed) return
-    const max = this.host.config.limits.maxInflightPerConn
+    const full = () => this.host.dispatcher.full(this)
     let i = 0
-    while (i < this.held.length && !this.closed && this.closingFor === null && this.load < max) this.take(this.held[i++]!)
+    while (i < this.held.length && !this.closed && this.closingFor === null && !full()) this.take(this.held[i++]!)
     this.held = this.held.slice(i)
-    if (this.held.length === 0 && !this.closed && this.closingFor === null && this.load < max) {
+    if (this.held.length === 0 && !this.closed && this.closingFor === null && !full()) {
       this.paused = false
       this.ws.resume()
     }
