@@ -16,8 +16,8 @@ import { SourceRates } from './source-rates.ts'
 import { compileRoute, Router } from './router.ts'
 import { inject } from '../transport/inject.ts'
 import { TcpTransport } from '../transport/tcp.ts'
-import { TlsTransport } from '../transport/tls.ts'
-import { WsTransport } from '../transport/ws.ts'
+import type { TlsTransport } from '../transport/tls.ts'
+import type { WsTransport } from '../transport/ws.ts'
 import type { TransportHost } from '../transport/context.ts'
 import { UdpTransport } from '../transport/udp.ts'
 import type { CloseReason, EnetServer, InjectOptions, Middleware, MsgIdSet, Payload, Reply, RouteDefinition, RouteGroup, ServerAddress } from '../types.ts'
@@ -163,11 +163,14 @@ export class Server implements EnetServer, TransportHost {
         this.bound.udp = await this.udp.listen(udp.host, udp.port).catch(cannotListen('udp', udp))
       }
       // WebSocket and TLS carry the TCP codec's frames.
+      // Loaded when turned on: a server without them pays nothing for ws or tls at start.
       if (ws.enabled) {
+        const { WsTransport } = await import('../transport/ws.ts')
         this.ws = new WsTransport(this, frameCodec(tcp.codec))
         this.bound.ws = await this.ws.listen(ws.host, ws.port).catch(cannotListen('ws', ws))
       }
       if (tls.enabled) {
+        const { TlsTransport } = await import('../transport/tls.ts')
         this.tls = new TlsTransport(this, frameCodec(tcp.codec), tls)
         this.bound.tls = await this.tls.listen(tls.host, tls.port).catch(cannotListen('tls', tls))
       }

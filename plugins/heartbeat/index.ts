@@ -8,7 +8,6 @@ import { createState, Registry, upgradeState, type HeartbeatEventName, type Hear
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import { ClusterStore } from './cluster-store.ts'
-import { RedisStore } from './redis-store.ts'
 import { BusHub, checkStore, type Bus, type SharedStore } from './store.ts'
 
 export type { Bus } from './store.ts'
@@ -92,7 +91,7 @@ export default definePlugin<typeof defaults, HeartbeatApi>({
   options: defaults,
   // Per source IP over UDP: a node beats once a second; a lister polls.
   rateLimits: { [MSG.register]: { perSec: 100, burst: 200 }, [MSG.list]: { perSec: 50, burst: 100 } },
-  setup(ctx) {
+  async setup(ctx) {
     const { ttlMs, maxNodes, maxNodesPerSource, secret, maxSkewMs } = ctx.options
     if (!Number.isInteger(ttlMs) || ttlMs < 1) throw new TypeError(`heartbeat: ttlMs must be a positive integer, got ${JSON.stringify(ttlMs)}`)
     if (!Number.isInteger(maxNodes) || maxNodes < 1) throw new TypeError(`heartbeat: maxNodes must be a positive integer, got ${JSON.stringify(maxNodes)}`)
@@ -127,7 +126,11 @@ export default definePlugin<typeof defaults, HeartbeatApi>({
     // Other plugins and the app hear of expiry through the onPluginMessage hook too ('heartbeat:expired').
     registry.on('expired', (e) => ctx.emit('expired', e), { signal: ctx.signal })
     let store: SharedStore | null = null
-    if (storeUrl !== 'memory') store = new RedisStore(storeUrl, ctx.options.storePrefix, instance, registry, hub, ctx.log)
+    if (storeUrl !== 'memory') {
+      // Loaded only when asked for: ioredis is most of a memory-store server's start-up otherwise.
+      const { RedisStore } = await import('./redis-store.ts')
+      store = new RedisStore(storeUrl, ctx.options.storePrefix, instance, registry, hub, ctx.log)
+    }
     else if (ctx.server.cluster !== null) store = new ClusterStore(ctx.server.cluster, registry, hub, ctx.log)
     if (store !== null) {
       const s = store
