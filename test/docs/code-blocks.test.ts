@@ -9,7 +9,8 @@
 //   config    ts; an enet.config.ts. The server starts with it (loopback, port 0, bundled plugins),
 //             so the keys and the plugin options are validated.
 //   client    ts; a script run in this process against a server with the bundled plugins; the
-//             port 6430 in it is replaced by that server's. It must finish within 10 s.
+//             port 6430 in it is replaced by that server's. It must finish within 10 s. 'enet' and
+//             '@enetjs/enet' are the running core; '@enetjs/enet/client' etc. the built package.
 //   typecheck ts; a fragment, only type-checked. `declare="..."` declares what it assumes.
 //             (plugin, config and client blocks are type-checked too: code-blocks-types.test.ts.)
 //   commands  shell lines, not run: each npm script, file or enet command must exist and know every
@@ -25,7 +26,7 @@
 //   file      any; `path=FILE`: the block is that repo file, verbatim (run it with a session block).
 //
 // A block with no check comment, or an unknown kind, fails the test.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import dgram from 'node:dgram'
 import { tmpdir } from 'node:os'
@@ -117,6 +118,9 @@ const checks: Record<(typeof KINDS)[number], (b: Block) => Promise<void>> = {
     const p = await serve({}, port)
     try {
       const dir = mkdtempSync(join(tmp, 'client-'))
+      // As installed in a user app: '@enetjs/enet/…' subpaths resolve through the package's exports.
+      mkdirSync(join(dir, 'node_modules', '@enetjs'), { recursive: true })
+      symlinkSync(REPO, join(dir, 'node_modules', '@enetjs', 'enet'))
       const file = join(dir, 'client.ts')
       writeFileSync(file, b.text.replace(/\b6430\b/g, String(port)))
       let timer: NodeJS.Timeout | undefined
