@@ -24,6 +24,8 @@ export interface BrowserClientOptions {
   reconnect?: boolean | ReconnectOptions
   /** Bytes sent while not connected, or not yet taken by the server, up to this bound; default 1 MiB. */
   maxQueuedBytes?: number
+  /** The server's heartbeat ping (default msgId 99999, zinx's) is answered and not emitted; false: pings are ordinary messages. */
+  heartbeat?: false | { pingMsgId?: number }
 }
 
 export interface RequestOptions {

@@ -11,6 +11,8 @@ const HEADER = 8
 const MAX_MSGID = 0xffffffff
 const MiB = 1024 * 1024
 const encoder = new TextEncoder()
+/** zinx's HeartBeatDefaultMsgID (core/wire/heartbeat.ts). */
+const ZINX_PING_MSGID = 99999
 const decoder = new TextDecoder()
 
 export class EnetError extends Error {
@@ -90,6 +92,8 @@ class Client {
       maxPacketSize: opts.maxPacketSize ?? MiB,
       maxQueuedBytes: opts.maxQueuedBytes ?? MiB,
       backoff: r === false ? null : { initialMs: 100, maxMs: 5000, factor: 2, jitter: 0.5, stableMs: 1000, ...(r === true ? {} : r) },
+      // The server's heartbeat ping (zinx's msgId 99999) is answered, as the Node client does; false: an ordinary message.
+      pingMsgId: opts.heartbeat === false ? -1 : (opts.heartbeat?.pingMsgId ?? ZINX_PING_MSGID),
     }
     this.#dial()
   }
@@ -213,6 +217,11 @@ class Client {
       m = decode(data, this.#opts.maxPacketSize)
     } catch (err) {
       return this.#protocolError(err)
+    }
+    if (m.msgId === this.#opts.pingMsgId) {
+      // zinx's heartbeat text; a page does not know its own port, and any frame counts as life.
+      if (this.connected) this.#ws.send(encode(m.msgId, `heartbeat [0.0.0.0:0->${new URL(this.#url).host}]`))
+      return
     }
     const list = this.#waiting.get(m.msgId)
     if (list) {

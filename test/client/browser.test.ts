@@ -119,6 +119,31 @@ describe('browser client (headless Chromium)', () => {
     expect(stops).toEqual(['ws:peer-closed'])
   })
 
+  it("answers the server's heartbeat pings on its own: a silent page stays; with heartbeat: false it is closed as not-alive", async () => {
+    const stops: string[] = []
+    const harness = await h.start({ ws: { host: '127.0.0.1', port: 0, path: '/enet' }, heartbeat: { intervalMs: 100, misses: 2 } }, (s) => {
+      s.hooks.onConnStop.tap('test', (_c, reason) => void stops.push(reason))
+    })
+    const url = `ws://127.0.0.1:${harness.server.address().ws!.port}/enet`
+    const p = await page()
+    await p.evaluate(async (url) => {
+      const answering = enet.connect(url, { reconnect: false })
+      const silent = enet.connect(url, { reconnect: false, heartbeat: false })
+      ;(window as unknown as { pings: number }).pings = 0
+      silent.on('message', (m) => {
+        if (m.msgId === 99999) (window as unknown as { pings: number }).pings++
+      })
+      await Promise.all([answering.ready(), silent.ready()])
+      ;(window as unknown as { clients: unknown[] }).clients = [answering, silent]
+    }, url)
+    // Four intervals: the page that does not answer is given up after two misses.
+    await until(() => stops.length === 1, 5_000, 'the silent page closed')
+    expect(stops).toEqual(['not-alive'])
+    expect(await p.evaluate(() => (window as unknown as { pings: number }).pings)).toBe(2)
+    expect(harness.server.connections.size).toBe(1)
+    expect(harness.server.counters['heartbeat.pings']).toBeGreaterThanOrEqual(3)
+  })
+
   it("README.md's browser example runs as shown", async () => {
     const block = parseBlocks('README.md').find((b) => b.lang === 'html' && b.args.by?.[0] === 'test/client/browser.test.ts')
     expect(block, 'the README block pinned by this test').toBeDefined()
