@@ -17,6 +17,16 @@ await runServerChild('enet', async () => {
   server.route(1, (req) => {
     req.reply(1, req.data)
   })
+  // --metrics: the request taps, the HTTP listener and a scrape a second, as `http` turns them on.
+  let scrape: NodeJS.Timeout | undefined
+  let observatory: { close(): Promise<void> } | undefined
+  if (process.env.BENCH_ENET_METRICS === '1') {
+    const { Observatory } = await import('../core/runtime/observe/observatory.ts')
+    const o = new Observatory(server)
+    const at = await o.listen({ host: '127.0.0.1', port: 0 })
+    observatory = o
+    scrape = setInterval(() => void fetch(`http://127.0.0.1:${at.port}/metrics`).then((r) => r.text()), 1000)
+  }
   const addr = await server.listen()
   const tcp = addr.tcp
   const udp = addr.udp
@@ -26,6 +36,10 @@ await runServerChild('enet', async () => {
     udp: { host: udp.host, port: udp.port },
     conns: () => server.connections.size,
     counters: () => ({ ...server.counters }),
-    close: () => server.close(),
+    close: async () => {
+      clearInterval(scrape)
+      await observatory?.close()
+      await server.close()
+    },
   }
 })

@@ -36,15 +36,18 @@ interface Options {
   minCpu: number
   pin: boolean
   fakeEnet: boolean
+  /** --metrics: the cost of metrics: enet without them in the "plain" slot, with them (HTTP listener, scraped every second) in the "enet" slot. */
+  metrics: boolean
   cpuProfDir: string | null
 }
 
 const USAGE =
-  'usage: npm run bench -- [--quick] [--only tcp64,tcp4k,udp64,tcp1,accept] [--rounds N] [--warmup MS] [--measure MS] [--accepts N] [--min-cpu PCT] [--no-pin] [--fake-enet] [--cpu-prof]\n' +
+  'usage: npm run bench -- [--quick] [--only tcp64,tcp4k,udp64,tcp1,accept] [--rounds N] [--warmup MS] [--measure MS] [--accepts N] [--min-cpu PCT] [--no-pin] [--fake-enet] [--metrics] [--cpu-prof]\n' +
   '  --quick: 2 rounds of 300 + 1000 ms (default 3 rounds of 1000 ms warm-up + 3000 ms measured).\n' +
   '  --min-cpu: a throughput run whose server used less than this % of one core is invalid (default 90).\n' +
   '  --no-pin: do not pin server and load to CPUs with taskset.\n' +
   '  --fake-enet (or BENCH_FAKE_ENET=1) runs the plain server in the enet slot, to test the harness.\n' +
+  '  --metrics runs enet without metrics in the plain slot and with them (HTTP listener, /metrics scraped every second) in the enet slot.\n' +
   '  --cpu-prof starts each server child with node --cpu-prof; the profiles go to a temporary folder (plain/, enet/) printed at the end.'
 
 function usage(msg?: string): never {
@@ -54,7 +57,7 @@ function usage(msg?: string): never {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, only: null, rounds: 3, warmupMs: 1000, measureMs: 3000, accepts: 10_000, minCpu: 90, pin: true, fakeEnet: process.env.BENCH_FAKE_ENET === '1', cpuProfDir: null }
+  const o: Options = { quick: false, only: null, rounds: 3, warmupMs: 1000, measureMs: 3000, accepts: 10_000, minCpu: 90, pin: true, fakeEnet: process.env.BENCH_FAKE_ENET === '1', metrics: false, cpuProfDir: null }
   const explicit = new Set<string>()
   const num = (name: string, v: string | undefined, min: number): number => {
     const n = Number(v)
@@ -94,6 +97,9 @@ function parseArgs(argv: string[]): Options {
         break
       case '--fake-enet':
         o.fakeEnet = true
+        break
+      case '--metrics':
+        o.metrics = true
         break
       case '--cpu-prof':
         o.cpuProfDir ??= mkdtempSync(join(os.tmpdir(), 'enet-bench-prof-'))
@@ -179,6 +185,7 @@ interface Env {
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 function serverFile(impl: Impl, env: Env): string {
+  if (env.o.metrics) return join(env.js, impl === 'enet' ? 'enet-metrics-server.js' : 'enet-server.js')
   return join(env.js, impl === 'enet' && !env.o.fakeEnet ? 'enet-server.js' : 'plain-server.js')
 }
 
@@ -362,6 +369,7 @@ async function main(): Promise<number> {
       `${o.rounds} paired round(s), warm-up ${o.warmupMs} ms + measured ${o.measureMs} ms; accept N = ${fmt(o.accepts)}${o.quick ? ' (--quick)' : ''}`,
   )
   if (o.fakeEnet) console.log('*** --fake-enet: the "enet" column is the PLAIN server (harness test), not enet ***')
+  if (o.metrics) console.log('*** --metrics: "plain" is enet with metrics off, "enet" is enet with metrics on (HTTP listener, /metrics scraped every second): the ratio is the cost of metrics ***')
 
   const records: RunRecord[] = []
   for (const sc of scenarios) {
@@ -395,6 +403,7 @@ async function main(): Promise<number> {
       loadavg: { start: load, end: loadEnd },
       pinning: env.pin.text,
       fakeEnet: o.fakeEnet,
+      metrics: o.metrics,
       quick: o.quick,
       rounds: o.rounds,
       warmupMs: o.warmupMs,

@@ -180,7 +180,7 @@ async function registryRun(store: 'memory' | 'redis', n: number): Promise<string
     const beatsPerSec = Math.round((gen.sent() - s0) / wall)
     const lost = kernelDrops(ports.udp) - k0
     const st = await status(join(p.dir, '.enet', 'admin.sock'))
-    const hb = (st.plugins as Record<string, HeartbeatStatus>).heartbeat!
+    const hb = (st.plugins as Record<string, { stats: HeartbeatStatus }>).heartbeat!.stats
     const counters = st.counters as Record<string, number>
     const drops = [`kernel ${Math.round(lost / wall)}/s`, ...Object.entries(counters).filter(([k, v]) => k.startsWith('drop.') && v > 0).map(([k, v]) => `${k} ${v}`)].join(', ')
     await gen.stop()

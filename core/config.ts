@@ -167,6 +167,23 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /**
+     * The HTTP admin listener (metrics, status, dashboard): off unless set.
+     * Bound to a non-loopback address it needs a token (Authorization: Bearer).
+     */
+    http: z
+      .object({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: portNum.default(9430),
+        token: z.string().min(16, 'a token of at least 16 characters').optional(),
+      })
+      .strict()
+      .superRefine((h, ctx) => {
+        if (h.token === undefined && !isLoopbackHost(h.host)) {
+          ctx.addIssue({ code: 'custom', path: ['token'], message: `required when http.host "${h.host}" is not a loopback address (set ENET_HTTP_TOKEN, or bind 127.0.0.1)` })
+        }
+      })
+      .optional(),
     /** A local socket for `enet plugins` / `enet reload`; false turns it off. Relative to the config file. */
     admin: z
       .object({ socket: z.union([z.string().min(1), z.literal(false)]).default('.enet/admin.sock') })
@@ -258,21 +275,38 @@ function isPlain(v: unknown): v is Record<string, unknown> {
 export { formatHostPort } from './wire/address.ts'
 
 /** A listening address from a flag or the environment: `HOST:PORT`, or a bare `PORT` on every interface. */
-export function parseHostPort(value: string, what: string): HostPort {
+export function parseHostPort(value: string, what: string, defaultHost = '0.0.0.0'): HostPort {
   const at = splitHostPort(/^\d+$/.test(value) ? `:${value}` : value)
   if (at === null) throw new EnetError('ENET_ERR_CONFIG', [`${what}: expected HOST:PORT (port 0-65535), got "${value}"`])
-  return { host: at.host || '0.0.0.0', port: at.port }
+  return { host: at.host || defaultHost, port: at.port }
+}
+
+/** 127.0.0.0/8, ::1 and localhost: only this host can reach a listener bound there. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+}
+
+/**
+ * ENET_HTTP_TOKEN fills in http.token once the file, ENET_HTTP or --http has
+ * turned the listener on (the token alone does not). There is no flag for it:
+ * every local user can read a command line (ps).
+ */
+export function withHttpToken(merged: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const http = merged.http
+  if (!env.ENET_HTTP_TOKEN || !isPlain(http) || http.token !== undefined) return merged
+  return { ...merged, http: { ...http, token: env.ENET_HTTP_TOKEN } }
 }
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
 
-/** ENET_TCP, ENET_UDP, ENET_WS, ENET_TLS, ENET_PLUGINS, ENET_LOG_LEVEL, ENET_MAX_CONN, ENET_MAX_PACKET_SIZE. */
+/** ENET_TCP, ENET_UDP, ENET_WS, ENET_TLS, ENET_HTTP, ENET_HTTP_TOKEN, ENET_PLUGINS, ENET_LOG_LEVEL, ENET_MAX_CONN, ENET_MAX_PACKET_SIZE. */
 export function envPatch(env: NodeJS.ProcessEnv): ConfigPatch {
   const patch: ConfigPatch = {}
   if (env.ENET_TCP) patch.tcp = parseHostPort(env.ENET_TCP, 'ENET_TCP')
   if (env.ENET_UDP) patch.udp = parseHostPort(env.ENET_UDP, 'ENET_UDP')
   if (env.ENET_WS) patch.ws = parseHostPort(env.ENET_WS, 'ENET_WS')
   if (env.ENET_TLS) patch.tls = parseHostPort(env.ENET_TLS, 'ENET_TLS')
+  if (env.ENET_HTTP) patch.http = parseHostPort(env.ENET_HTTP, 'ENET_HTTP', '127.0.0.1')
   if (env.ENET_PLUGINS) patch.plugins = { dirs: env.ENET_PLUGINS.split(',') }
   if (env.ENET_LOG_LEVEL) {
     if (!LEVELS.has(env.ENET_LOG_LEVEL)) throw new EnetError('ENET_ERR_CONFIG', [`ENET_LOG_LEVEL: expected one of ${[...LEVELS].join(', ')}, got "${env.ENET_LOG_LEVEL}"`])
@@ -298,6 +332,7 @@ export function envPatch(env: NodeJS.ProcessEnv): ConfigPatch {
 export const RESTART_KEYS = [
   'name',
   'admin.socket',
+  'http',
   'tcp.enabled',
   'tcp.host',
   'tcp.port',

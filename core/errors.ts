@@ -29,6 +29,7 @@ export const codes = {
   ENET_ERR_PLUGIN_DEPENDENCY: 'plugin %s needs plugin %s, which is not loaded',
   ENET_ERR_PLUGIN_UNKNOWN: 'no plugin named %s',
   ENET_ERR_PLUGIN_OPTIONS: 'plugin %s: invalid config: %s',
+  ENET_ERR_PLUGIN_METRIC: 'plugin %s: metric %s: %s',
   ENET_ERR_HOOK: 'hook %s tap %s threw: %s',
   ENET_ERR_SERVER_CLOSED: 'server is closed',
   ENET_ERR_ADMIN_SOCKET: 'admin.socket %s: %s',

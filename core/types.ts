@@ -205,6 +205,27 @@ export interface ClusterBus {
   subscribe(topic: string, fn: (data: unknown, from: number) => void, opts?: { signal?: AbortSignal }): () => void
 }
 
+/** One value of a plugin metric; labels name what it counts (a bounded set, never a peer's input). */
+export interface MetricSample {
+  readonly labels?: Readonly<Record<string, string | number>>
+  readonly value: number
+}
+
+export interface PluginMetricDefinition {
+  /** Snake case; exposed as `enet_<plugin>_<name>`. A counter's name ends in `_total`. */
+  name: string
+  help: string
+  labelNames?: string[]
+  /** Read at scrape time: keep counting in your own state (ctx.data), never per message into the metric. */
+  collect(): number | readonly MetricSample[]
+}
+
+/** Metrics a plugin version declares; the one serving is exposed at GET /metrics. */
+export interface PluginMetrics {
+  gauge(def: PluginMetricDefinition): void
+  counter(def: PluginMetricDefinition): void
+}
+
 export interface PluginContext<O = Record<string, unknown>, D extends object = Record<string, any>> {
   readonly name: string
   /** 1 for the first load, +1 per successful reload. */
@@ -237,6 +258,13 @@ export interface PluginContext<O = Record<string, unknown>, D extends object = R
    * turns on while any live plugin version asks for it.
    */
   requireAddressValidation(): void
+  /** Declare metrics collected at scrape time (GET /metrics). */
+  readonly metrics: PluginMetrics
+  /**
+   * What this plugin shows in `enet status`, GET /status and the dashboard:
+   * a JSON-able object, read when asked; an array of flat objects is shown as a table.
+   */
+  report(fn: () => Record<string, unknown>): void
 }
 
 type HookArgs<H> = H extends { call: (...args: infer A) => unknown } ? A : H extends { promise: (...args: infer A) => unknown } ? A : never

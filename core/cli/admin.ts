@@ -18,6 +18,7 @@ export const ADMIN = {
   reload: admin('reload', 'NAME [options]', 'Reload one plugin of the running server from disk now.'),
   status: admin('status', '[options]', "Print the running server's addresses, connections, non-zero counters and each plugin's stats."),
 } satisfies Record<string, Command>
+import type { Status } from '../runtime/status.ts'
 
 export async function adminCommand(command: 'plugins' | 'reload' | 'status', argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
   const parsed = parseCommand(ADMIN[command], argv)
@@ -67,33 +68,39 @@ function table(rows: Row[]): string {
   return [head, ...body].map((cells) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n'
 }
 
-interface Status {
-  address: { tcp?: { host: string; port: number }; udp?: { host: string; port: number } }
-  connections: number
-  counters: Record<string, number>
-  plugins?: Record<string, unknown>
-  /** Plugins whose code has faulted, and what the supervisor did (runtime/plugin/supervisor.ts). */
-  faults?: Array<Pick<PluginInfo, 'name' | 'status' | 'version' | 'faults' | 'restarts' | 'lastFault'>>
-  /** Under --workers: each worker's own status (the totals above are their sums). */
-  workers?: Array<Partial<Status> & { worker: number; pid: number; error?: string }>
-}
+/** A server's snapshot; under --workers the totals, with each worker's own snapshot. */
+type CliStatus = Status & { workers?: Array<Partial<Status> & { worker: number; pid: number; error?: string }> }
 
-/** One line per topic; counters that are still 0 are left out. */
-function statusText(s: Status): string {
+/** One line per topic; counters that are still 0 are left out; a plugin's report tables get a line each. */
+function statusText(s: CliStatus): string {
   const at = (a?: { host: string; port: number }) => (a ? formatHostPort(a) : 'off')
-  const lines = [`address      tcp ${at(s.address.tcp)}  udp ${at(s.address.udp)}`, `connections  ${s.connections}`, `counters     ${nonZero(s.counters)}`]
-  for (const [name, stats] of Object.entries(s.plugins ?? {})) lines.push(`${name.padEnd(12)} ${nonZero(stats)}`)
+  const lines = [`address      tcp ${at(s.address.tcp)}  udp ${at(s.address.udp)}${s.address.http ? `  http ${at(s.address.http)}` : ''}`, ...statusLines(s, '')]
   for (const w of s.workers ?? []) {
     if (w.error !== undefined) {
       lines.push(`worker ${w.worker}     pid ${w.pid}: ${w.error}`)
       continue
     }
-    lines.push(`worker ${w.worker}     pid ${w.pid}, connections ${w.connections}, counters ${nonZero(w.counters)}`)
-    for (const [name, stats] of Object.entries(w.plugins ?? {})) lines.push(`  ${name.padEnd(10)} ${nonZero(stats)}`)
+    lines.push(`worker ${w.worker}     pid ${w.pid}`, ...statusLines(w, '  '))
   }
   // Plugins whose code has faulted: what the supervisor did about it.
   for (const f of s.faults ?? []) lines.push(`${'faults'.padEnd(12)} ${f.name} ${f.status} v${f.version}: ${f.faults} faults, ${f.restarts} restarts; last: ${f.lastFault}`)
   return lines.join('\n') + '\n'
+}
+
+function statusLines(s: Partial<Status>, indent: string): string[] {
+  const pad = (label: string) => `${indent}${label}`.padEnd(12)
+  const byProtocol = s.connectionsByProtocol
+  const lines = [`${pad('connections')} ${s.connections ?? 0}${s.connections && byProtocol ? ` (tcp ${byProtocol.tcp}, udp ${byProtocol.udp})` : ''}`, `${pad('counters')} ${nonZero(s.counters ?? {})}`]
+  for (const [name, p] of Object.entries(s.plugins ?? {})) {
+    const head = p.status === 'active' ? `v${p.version}` : `v${p.version} ${p.status}`
+    lines.push(`${pad(name)} ${head}${p.stats === undefined ? '' : `, ${nonZero(p.stats)}`}${p.lastError ? `; last error: ${p.lastError}` : ''}`)
+    for (const [key, rows] of Object.entries((p.report ?? {}) as Record<string, unknown>)) {
+      if (!Array.isArray(rows)) continue
+      const first = rows.slice(0, 10).map((r) => (r && typeof r === 'object' ? String(Object.values(r)[0]) : String(r)))
+      lines.push(`${pad(`  ${key}`)} ${first.join(' ') || '-'}${rows.length > 10 ? ` (+${rows.length - 10} more)` : ''}`)
+    }
+  }
+  return lines
 }
 
 function nonZero(obj: unknown, prefix = ''): string {

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { EnetError } from '../errors.ts'
 
 const USAGE = `usage:
-  enet start [--config FILE] [--tcp HOST:PORT] [--udp HOST:PORT] [--ws HOST:PORT] [--tls HOST:PORT --tls-cert FILE --tls-key FILE [--tls-ca FILE]]
+  enet start [--config FILE] [--tcp HOST:PORT] [--udp HOST:PORT] [--ws HOST:PORT] [--tls HOST:PORT --tls-cert FILE --tls-key FILE [--tls-ca FILE]] [--http HOST:PORT]
              [--plugins DIR] [--no-watch] [--log-level L] [--heartbeat MS] [--workers N]
   enet send [--udp] HOST:PORT MSGID DATA [--wait] [--timeout MS] [--reply-id N]
   enet plugins [--config FILE] [--json]        list the running server's plugins

@@ -21,6 +21,7 @@ export const START: Command = {
     'tls-cert': { type: 'string', value: 'FILE', help: 'PEM certificate (chain) for --tls; reloaded when the file changes', default: 'tls.cert in the config' },
     'tls-key': { type: 'string', value: 'FILE', help: 'PEM private key for --tls', default: 'tls.key in the config' },
     'tls-ca': { type: 'string', value: 'FILE', help: 'CA of client certificates: clients must show one it signed', default: 'tls.ca in the config, none' },
+    http: { type: 'string', value: 'HOST:PORT', help: 'HTTP admin listener: /metrics, /status, the dashboard; a bare PORT binds 127.0.0.1', default: 'http in the config, off' },
     plugins: { type: 'string', multiple: true, value: 'DIR', help: 'plugin folder, instead of plugins.dirs', default: 'plugins.dirs in the config, plugins' },
     'no-watch': { type: 'boolean', help: 'do not watch plugin and config files', default: 'watch' },
     'log-level': { type: 'string', value: 'L', help: 'trace, debug, info, warn, error, fatal or silent', default: 'log.level in the config, info' },
@@ -39,6 +40,7 @@ export async function startCommand(argv: string[], out: NodeJS.WritableStream = 
     config?: string
     tcp?: string
     udp?: string
+    http?: string
     ws?: string
     tls?: string
     'tls-cert'?: string
@@ -54,6 +56,7 @@ export async function startCommand(argv: string[], out: NodeJS.WritableStream = 
   if (values.tcp) flags.tcp = parseHostPort(values.tcp, '--tcp')
   if (values.udp) flags.udp = parseHostPort(values.udp, '--udp')
   if (values.ws) flags.ws = parseHostPort(values.ws, '--ws')
+  if (values.http) flags.http = parseHostPort(values.http, '--http', '127.0.0.1')
   const tls: ConfigPatch = values.tls ? { ...parseHostPort(values.tls, '--tls') } : {}
   // Relative to where the command runs, not to the config file.
   for (const k of ['cert', 'key', 'ca'] as const) {
@@ -102,7 +105,7 @@ export async function startCommand(argv: string[], out: NodeJS.WritableStream = 
     process.once('SIGINT', () => stop('SIGINT'))
     process.once('SIGTERM', () => stop('SIGTERM'))
     // Printed once the signals are ours: whoever waits for this line may stop us at once.
-    out.write(listeningLine(app.server.address()))
+    out.write(listeningLine(app.server.address(), app.observatory?.address()))
   })
 }
 

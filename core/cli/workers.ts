@@ -8,6 +8,7 @@ import { startApp, type App } from '../runtime/app.ts'
 import { superviseProcess } from '../runtime/faults.ts'
 import { loadConfig } from '../runtime/config-file.ts'
 import { clusterAdmin } from '../runtime/cluster/admin.ts'
+import { openClusterHttp, type ClusterHttp } from '../runtime/cluster/observe.ts'
 import { ClusterPrimary, WORKER_UDP_ENV } from '../runtime/cluster/primary.ts'
 import { connectToPrimary } from '../runtime/cluster/worker.ts'
 import type { ServerAddress } from '../types.ts'
@@ -21,8 +22,9 @@ export function parseWorkers(value: string): number {
   return n
 }
 
-export function listeningLine(address: ServerAddress): string {
+export function listeningLine(address: ServerAddress, http?: { host: string; port: number }): string {
   const parts = (['tcp', 'udp', 'ws', 'tls'] as const).flatMap((k) => (address[k] ? [` ${k} ${formatHostPort(address[k])}`] : []))
+  if (http) parts.push(` http ${formatHostPort(http)}`)
   return `enet listening${parts.join('')}\n`
 }
 
@@ -33,10 +35,12 @@ export async function runPrimary(workers: number, file: string | undefined, flag
   const stopTimeoutMs = config.limits.drainTimeoutMs + config.plugins.drainTimeoutMs + 5_000
   const primary = new ClusterPrimary({ workers, log, stopTimeoutMs })
   let admin: AdminSocket | null = null
+  let http: ClusterHttp | null = null
   let stopping: Promise<void> | null = null
   const stop = () =>
     (stopping ??= (async () => {
       await admin?.close()
+      await http?.close()
       await primary.stop()
       log.info('closed')
       await new Promise<void>((resolve) => log.flush(() => resolve()))
@@ -54,6 +58,7 @@ export async function runPrimary(workers: number, file: string | undefined, flag
     admin = new AdminSocket(config.admin.socket, log, clusterAdmin(primary))
     await admin.listen()
   }
+  if (config.http) http = await openClusterHttp(primary, config.http, log)
   log.info({ workers, pids: primary.pids(), ...primary.address() }, 'listening')
   return new Promise<number>((resolve) => {
     primary.onFatalError(() => void stop().then(() => resolve(1)))
@@ -68,7 +73,7 @@ export async function runPrimary(workers: number, file: string | undefined, flag
     process.once('SIGINT', () => onSignal('SIGINT'))
     process.once('SIGTERM', () => onSignal('SIGTERM'))
     // After the signals are ours, as in start.ts.
-    out.write(listeningLine(primary.address()))
+    out.write(listeningLine(primary.address(), http?.address))
   })
 }
 
@@ -81,9 +86,12 @@ export async function runWorker(id: { worker: number; workers: number }, file: s
   // Plugin faults are contained in each worker as in a single process; other errors end the worker.
   let running: App | null = null
   superviseProcess(() => running)
-  const app = (running = await startApp({ file, flags: own, cluster: bus }))
-  const answer = localAdmin(app.server, app.plugins)
+  const app = (running = await startApp({ file, flags: own, cluster: bus, serveHttp: false }))
+  const answer = localAdmin(app.server, app.plugins, () => app.status())
   link.handle('admin', (req) => answer(req as AdminRequest))
+  // The primary serves GET /metrics, /status and the dashboard for every worker (see cluster/observe.ts).
+  link.handle('metrics', async () => (await app.observatory?.metrics.getMetricsAsJSON()) ?? [])
+  link.handle('feed', () => (app.observatory ? { status: app.status(), totals: app.observatory.totals() } : null))
   let closing: Promise<void> | null = null
   const stop = (why: string) => {
     if (closing) return closing

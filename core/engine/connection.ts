@@ -57,6 +57,18 @@ export abstract class BaseConnection implements Connection {
   get unsent(): number {
     return 0
   }
+  /**
+   * Bytes this connection's own socket received and sent, for a transport
+   * that has one socket per connection (TCP); UDP counts at its one socket.
+   */
+  get bytesIn(): number {
+    return 0
+  }
+
+  get bytesOut(): number {
+    return 0
+  }
+
 
   /**
    * The server's sweep, every period: close this connection if one of its

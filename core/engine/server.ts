@@ -59,6 +59,8 @@ export class Server implements EnetServer, TransportHost {
   /** A pending check of the global outbound budget (outboundGrew). */
   private outboundCheck: NodeJS.Timeout | undefined = undefined
   private state: 'new' | 'listening' | 'closing' | 'closed' = 'new'
+  /** Bytes of TCP connections that have ended; live ones are read from their sockets (traffic()). */
+  private closedTcp = { in: 0, out: 0 }
   private closing: Promise<void> | null = null
 
   constructor(config: EnetConfig, options: ServerOptions = {}) {
@@ -145,6 +147,10 @@ export class Server implements EnetServer, TransportHost {
   connectionClosed(conn: BaseConnection, reason: CloseReason): void {
     this.manager.remove(conn)
     this.dispatcher.forget(conn)
+    if (conn.protocol === 'tcp') {
+      this.closedTcp.in += conn.bytesIn
+      this.closedTcp.out += conn.bytesOut
+    }
     const counter = CLOSE_COUNTERS[reason]
     if (counter) this.counters[counter]++
     callHook(this.hooks, 'onConnStop', this.log, conn, reason)
@@ -188,6 +194,19 @@ export class Server implements EnetServer, TransportHost {
 
   address(): ServerAddress {
     return { ...this.bound }
+  }
+
+  /** Bytes in and out per transport since listen, and what waits unsent now: summed when asked, not per message. */
+  traffic(): { tcp: { in: number; out: number }; udp: { in: number; out: number }; outboundQueued: number } {
+    const tcp = { ...this.closedTcp }
+    let outboundQueued = 0
+    for (const conn of this.manager) {
+      if (conn.protocol !== 'tcp') continue
+      tcp.in += conn.bytesIn
+      tcp.out += conn.bytesOut
+      outboundQueued += conn.unsent
+    }
+    return { tcp, udp: { in: this.udp?.bytesIn ?? 0, out: this.udp?.bytesOut ?? 0 }, outboundQueued }
   }
 
   /** One timer for every deadline that needs no precision finer than its period: idle peers and half-sent frames. */

@@ -9,6 +9,7 @@ import { ensurePrivateDir } from './private-dir.ts'
 import type { Logger } from 'pino'
 import type { PluginHost } from './plugin/host.ts'
 import type { Server } from '../engine/server.ts'
+import { statusSnapshot, type Status } from './status.ts'
 
 export type AdminRequest = { cmd: 'plugins' } | { cmd: 'reload'; name: string } | { cmd: 'status' }
 /** Answers one parsed request line: the server's own (localAdmin), or the cluster primary's, which asks every worker. */
@@ -123,8 +124,8 @@ export class AdminSocket {
   }
 }
 
-/** The answers of one server process (a request already checked by AdminSocket). */
-export function localAdmin(enet: Server, plugins: PluginHost): AdminResponder {
+/** The answers of one server process (a request already checked by AdminSocket); `status` is the app's snapshot. */
+export function localAdmin(enet: Server, plugins: PluginHost, status: () => Status = () => statusSnapshot(enet, plugins)): AdminResponder {
   return async (req) => {
     switch (req.cmd) {
       case 'plugins':
@@ -132,34 +133,9 @@ export function localAdmin(enet: Server, plugins: PluginHost): AdminResponder {
       case 'reload':
         return { ok: true, plugin: await plugins.reload(req.name) }
       case 'status':
-        return { ok: true, address: enet.address(), connections: enet.connections.size, counters: enet.counters, queuedBytes: enet.dispatcher.queuedBytes, plugins: pluginStats(plugins), faults: faults(plugins) }
+        return { ok: true, ...status() }
     }
   }
-}
-
-/** What each plugin's API reports from `stats()`, if it has one (heartbeat, locator). */
-/** The plugins whose code has faulted, and what the supervisor made of them. */
-function faults(plugins: PluginHost): object[] {
-  return plugins
-    .list()
-    .filter((p) => p.faults > 0)
-    .map(({ name, status, version, faults, restarts, lastFault }) => ({ name, status, version, faults, restarts, lastFault }))
-}
-
-function pluginStats(plugins: PluginHost): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
-  for (const { name } of plugins.list()) {
-    const api = plugins.api<{ stats?: unknown }>(name)
-    if (api && typeof api.stats === 'function') {
-      try {
-        // Through JSON here, so one plugin's BigInt or cycle spoils only its own entry.
-        out[name] = JSON.parse(JSON.stringify((api.stats as () => unknown)()) ?? 'null')
-      } catch (err) {
-        out[name] = { error: `stats() failed: ${(err as Error).message}` }
-      }
-    }
-  }
-  return out
 }
 
 /** Send one request to a running server's admin socket. */

@@ -14,6 +14,8 @@ import { callHook } from '../hooks.ts'
 import { existsSync } from 'node:fs'
 import { AdminSocket, localAdmin } from './admin.ts'
 import type { ClusterBus } from '../types.ts'
+import { statusSnapshot, type Status } from './status.ts'
+import type { Observatory } from './observe/observatory.ts'
 
 /** After a plugin folder is added to the watcher, when to look again for what its scan missed. */
 const RESCAN_MS = 500
@@ -32,6 +34,8 @@ export interface AppOptions {
   loadTimeoutMs?: number
   /** Set in a worker of `enet start --workers N`: plugins reach the other workers through it. */
   cluster?: ClusterBus
+  /** false in a worker: it counts for the metrics, and the cluster primary serves them over HTTP. */
+  serveHttp?: boolean
 }
 
 export interface ConfigReload {
@@ -51,6 +55,8 @@ export class App {
   private reloading: Promise<ConfigReload> | null = null
   private rescan: NodeJS.Timeout | undefined = undefined
   private admin: AdminSocket | null = null
+  /** Metrics, status and dashboard over HTTP, when `http` is configured. */
+  observatory: Observatory | null = null
 
   constructor(
     readonly server: Server,
@@ -207,8 +213,31 @@ export class App {
   async openAdmin(): Promise<void> {
     const path = this.server.config.admin.socket
     if (path === false) return
-    this.admin = new AdminSocket(path, this.server.log, localAdmin(this.server, this.plugins))
+    this.admin = new AdminSocket(path, this.server.log, localAdmin(this.server, this.plugins, () => this.status()))
     await this.admin.listen()
+  }
+
+  /**
+   * With `http` configured: start counting (before the plugins load, so their
+   * first loads are counted too). Loaded on demand: a server without the
+   * listener never loads prom-client and taps no hook for it.
+   */
+  async observe(): Promise<void> {
+    if (this.server.config.http === undefined || this.observatory) return
+    const { Observatory } = await import('./observe/observatory.ts')
+    this.observatory = new Observatory(this.server, this.plugins)
+  }
+
+  async openHttp(): Promise<void> {
+    const http = this.server.config.http
+    if (http === undefined) return
+    await this.observe()
+    await this.observatory!.listen(http)
+  }
+
+  /** What `enet status` and GET /status show. */
+  status(): Status {
+    return this.observatory?.status() ?? statusSnapshot(this.server, this.plugins)
   }
 
   async close(): Promise<void> {
@@ -216,7 +245,7 @@ export class App {
     this.closed = true
     const closing = this.server.close()
     clearTimeout(this.rescan)
-    await Promise.all([this.pluginWatcher?.close(), this.configWatcher?.close(), this.certWatcher?.close(), this.admin?.close(), stopTranspiler()])
+    await Promise.all([this.pluginWatcher?.close(), this.configWatcher?.close(), this.certWatcher?.close(), this.admin?.close(), this.observatory?.close(), stopTranspiler()])
     await closing
   }
 }
@@ -252,9 +281,11 @@ export async function startApp(opts: AppOptions = {}): Promise<App> {
   const server = new Server(config, { logStream: opts.logStream })
   const app = new App(server, new PluginHost(server, { cluster: opts.cluster }), file, opts)
   try {
+    await app.observe()
     await app.plugins.loadAll()
     await server.listen()
     await app.openAdmin()
+    if (opts.serveHttp !== false) await app.openHttp()
     await app.watch()
   } catch (err) {
     await app.close()

@@ -1,7 +1,7 @@
 // Finding and loading enet.config.ts, then layering env vars and CLI flags.
 import { existsSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { envPatch, mergeConfig, resolveConfig, type ConfigPatch, type EnetConfig } from '../config.ts'
+import { envPatch, mergeConfig, resolveConfig, withHttpToken, type ConfigPatch, type EnetConfig } from '../config.ts'
 import { withTimeout } from '../engine/deadline.ts'
 import { EnetError, describe } from '../errors.ts'
 import { importFresh, transpileAhead } from './loader.ts'
@@ -60,7 +60,7 @@ export async function loadConfig(opts: LoadOptions = {}): Promise<LoadedConfig> 
     }
     if (typeof raw !== 'object' || raw === null) throw new EnetError('ENET_ERR_CONFIG', [`${file}: expected the default export to be an object or a function returning one, got ${raw === null ? 'null' : typeof raw}`])
   }
-  const merged = mergeConfig(mergeConfig(raw, envPatch(env)), opts.flags ?? {})
+  const merged = withHttpToken(mergeConfig(mergeConfig(raw, envPatch(env)), opts.flags ?? {}), env)
   const config = resolveConfig(merged, file ?? 'config')
   // Plugin dirs and TLS files are relative to the config file (or the cwd without one).
   const base = file ? resolve(file, '..') : (opts.cwd ?? process.cwd())

@@ -93,6 +93,15 @@ export class TcpConnection extends StreamConnection {
     if (socket.writableLength > OUTBOUND_CHECK_BYTES) this.host.outboundGrew()
   }
 
+  /** Read from the socket's own counts when asked (metrics), so the data path counts nothing. */
+  override get bytesIn(): number {
+    return this.socket.bytesRead
+  }
+
+  override get bytesOut(): number {
+    return this.socket.bytesWritten
+  }
+
   override roomAgain(): void {
     if (this.closingFor !== null) return this.closeIfAnswered()
     if (!this.paused || this.closed) return

@@ -97,6 +97,9 @@ export class UdpTransport {
    * which only makes its budget refill later (never a larger budget).
    */
   private now = performance.now()
+  /** Datagram bytes received and sent, header included (dgram keeps no count of its own). */
+  bytesIn = 0
+  bytesOut = 0
 
   constructor(
     private readonly host: TransportHost,
@@ -159,6 +162,7 @@ export class UdpTransport {
     const host = this.host
     const { limits, udp } = host.config
     const now = (this.now = performance.now())
+    this.bytesIn += msg.length
     if (!this.intake.take(1, now)) return this.dropped('udp-intake', rinfo, msg.length)
     if (msg.length < this.codec.headerSize) return this.dropped('short-datagram', rinfo, msg.length)
     if (msg.length - this.codec.headerSize > limits.maxPacketSize) return this.dropped('oversized-datagram', rinfo, msg.length)
@@ -295,6 +299,7 @@ export class UdpTransport {
       return false
     }
     this.socket.send(buf, port, address)
+    this.bytesOut += buf.length
     if (onSession && peer!.oneShot) this.oneShot.keep(peer!)
     return true
   }

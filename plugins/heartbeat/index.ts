@@ -4,6 +4,7 @@
 import { definePlugin, rateLimited } from '@enetjs/enet'
 import { verifyMessage, type VerifyResult } from './auth.ts'
 import { listPageOf, MAX_NODE_LENGTH, MSG, parseNode } from './msg.ts'
+import { observe } from './observe.ts'
 import { createState, Registry, upgradeState, type HeartbeatEventName, type HeartbeatEvents, type HeartbeatState, type HeartbeatStats, type NodeInfo } from './registry.ts'
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
@@ -139,6 +140,7 @@ export default definePlugin<typeof defaults, HeartbeatApi>({
     }
     stores.set(ctx, store)
     registries.set(ctx, registry)
+    observe(ctx, registry)
     if (ctx.version > 1) ctx.log.info({ nodes: registry.size }, 'registry carried over')
     return {
       ttlMs,

@@ -22,6 +22,7 @@ import { definePlugin, sourceOf, type PluginContext, rateLimited } from '@enetjs
 import { parseSigned, type AuthFailure } from '../heartbeat/auth.ts'
 import type { HeartbeatApi } from '../heartbeat/index.ts'
 import { createState, Lookups, upgradeState, type LocatorState, type LocatorStats } from './lookups.ts'
+import { observe } from './observe.ts'
 import { MAX_ANSWER_BYTES, MSG, parseAnswer, queryText, validResource } from './msg.ts'
 import { queryTargets } from './targets.ts'
 
@@ -95,6 +96,7 @@ export default definePlugin<Options, LocatorApi>({
     const lookups = new Lookups(state, o, ctx.log, ask, newQueryId)
     lookupsByCtx.set(ctx, lookups)
     ctx.onDispose(() => lookups.dispose())
+    observe(ctx, state)
     // The subscription ends with this version (ctx.signal aborts on dispose).
     heartbeat().on('expired', (e) => lookups.forget(e.node), { signal: ctx.signal })
     const bus = heartbeat().bus

@@ -39,7 +39,7 @@ async function workdir(source: string): Promise<{ dir: string; config: string; p
 }
 
 function run(args: string[], cwd: string): Run {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ENET_TCP: '', ENET_UDP: '', ENET_LOG_LEVEL: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ENET_TCP: '', ENET_UDP: '', ENET_LOG_LEVEL: '', ENET_HTTP: '', ENET_HTTP_TOKEN: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
   children.push(child)
   const r: Run = {
     child,
@@ -117,6 +117,24 @@ describe('enet start', () => {
       c.close()
       await u.close()
     }
+  })
+
+  it.concurrent('--http HOST:PORT opens the admin listener and prints its address; the port alone binds 127.0.0.1', async () => {
+    const w = await workdir(`export default {}\n`)
+    const r = run(['start', '--config', w.config, '--tcp', '127.0.0.1:0', '--udp', '127.0.0.1:0', '--http', '0', '--no-watch', '--plugins', w.plugins], w.dir)
+    const m = await waitLine(r, /^enet listening tcp \S+ udp \S+ http 127\.0\.0\.1:(\d+)$/, 30_000)
+    const res = await fetch(`http://127.0.0.1:${m[1]}/metrics`)
+    expect(res.status).toBe(200)
+    expect(await res.text()).toMatch(/^enet_connections\{protocol="tcp"\} 0$/m)
+    r.child.kill('SIGTERM')
+    expect((await r.exit).code).toBe(0)
+  }, 40_000)
+
+  it.concurrent('--http on a non-loopback address without ENET_HTTP_TOKEN: exit code 2 and one line naming http.token', async () => {
+    const w = await workdir(`export default {}\n`)
+    const r = run(['start', '--config', w.config, '--tcp', '127.0.0.1:0', '--udp', '127.0.0.1:0', '--http', '0.0.0.0:0', '--no-watch', '--plugins', w.plugins], w.dir)
+    expect((await r.exit).code).toBe(2)
+    expect(errorLines(r.stderr)).toEqual([expect.stringMatching(/^enet: invalid config: .*http\.token: required when http\.host "0\.0\.0\.0" is not a loopback address/)])
   })
 
   it.concurrent.each([

@@ -82,7 +82,7 @@ async function waitStore(i: Instance, ok: (s: Record<string, unknown>) => boolea
   let store: Record<string, unknown> = {}
   while (Date.now() < deadline) {
     const status = await adminRequest(i.sock, { cmd: 'status' })
-    store = ((status.plugins as Record<string, { store?: Record<string, unknown> }>).heartbeat?.store ?? {}) as Record<string, unknown>
+    store = ((status.plugins as Record<string, { stats?: { store?: Record<string, unknown> } }>).heartbeat?.stats?.store ?? {}) as Record<string, unknown>
     if (ok(store)) return store
     await new Promise((r) => setTimeout(r, 20))
   }
@@ -162,8 +162,8 @@ describe('two instances, one Redis', { timeout: 60_000 }, () => {
     expect(holder!.counts.answered).toBe(1)
     // B asked its own node directly, and A asked its own.
     expect(other!.counts.queries).toBe(1)
-    const statsA = (await adminRequest(a.sock, { cmd: 'status' })).plugins as Record<string, Record<string, number>>
-    expect(statsA.locator).toMatchObject({ forwarded: 1 })
+    const statsA = (await adminRequest(a.sock, { cmd: 'status' })).plugins as Record<string, { stats: Record<string, number> }>
+    expect(statsA.locator!.stats).toMatchObject({ forwarded: 1 })
     // Not held anywhere: not-found after the timeout, both nodes asked once more.
     expect((await c.request(20, 'song.mp3', 5_000)).text).toBe('没有找到')
     expect(holder!.counts.queries).toBe(2)

@@ -15,6 +15,8 @@ import { until } from '../helpers/until.ts'
 import { startProducer } from '../../examples/producer.ts'
 
 const PLUGINS = fileURLToPath(new URL('../../plugins', import.meta.url))
+import { events, get } from '../helpers/http.ts'
+import { parseProm } from '../helpers/prom.ts'
 
 const cleanups: Array<() => unknown> = []
 afterEach(async () => {
@@ -51,14 +53,14 @@ export default defineConfig({ log: { level: 'info', pretty: false }, plugins: { 
   return { dir, sock: join(dir, '.enet', 'admin.sock'), plugin }
 }
 
-async function start(dir: string): Promise<{ enet: EnetProcess; tcp: number; udp: number }> {
-  const enet = startEnet(['--workers', '2', '--tcp', '127.0.0.1:0', '--udp', '127.0.0.1:0'], { cwd: dir })
+async function start(dir: string, extra: string[] = []): Promise<{ enet: EnetProcess; tcp: number; udp: number; http: number }> {
+  const enet = startEnet(['--workers', '2', '--tcp', '127.0.0.1:0', '--udp', '127.0.0.1:0', ...extra], { cwd: dir })
   cleanups.push(async () => {
     if (enet.proc.exitCode === null && enet.proc.signalCode === null) enet.proc.kill('SIGKILL')
     await enet.exit
   })
   const ports = await enet.ports
-  return { enet, ...ports }
+  return { enet, ...ports, http: ports.http ?? 0 }
 }
 
 async function tcp(port: number): Promise<FrameClient> {
@@ -76,6 +78,32 @@ interface Row {
 const whoRows = async (sock: string) => ((await adminRequest(sock, { cmd: 'plugins' })).plugins as Row[]).filter((r) => r.name === 'who')
 
 describe('enet start --workers 2', () => {
+  it('--http: one scrape of the primary shows every worker (AggregatorRegistry); /status and the feed add them up', async () => {
+    const p = await project()
+    const { http, tcp: tcpPort } = await start(p.dir, ['--http', '127.0.0.1:0'])
+    expect(http).toBeGreaterThan(0)
+    const clients = await Promise.all(Array.from({ length: 6 }, () => tcp(tcpPort)))
+    const served = await Promise.all(clients.map(async (c) => (await c.request(30, '0', 5_000)).text))
+    expect(new Set(served.map((s) => s.split(':')[1])).size).toBe(2)
+
+    const res = await get(http, '/metrics')
+    expect(res.status).toBe(200)
+    const m = parseProm(res.body)
+    expect(m.value('enet_workers_up')).toBe(2)
+    expect(m.value('enet_requests_total', { msg_id: '30', outcome: 'ok' })).toBe(6)
+    expect(m.value('enet_request_duration_seconds_count', { msg_id: '30' })).toBe(6)
+    expect(m.value('enet_connections', { protocol: 'tcp' })).toBe(6)
+    expect(m.value('enet_plugin_version', { plugin: 'who' })).toBe(1)
+
+    const status = JSON.parse((await get(http, '/status')).body)
+    expect(status.workers.map((w: { worker: number }) => w.worker)).toEqual([0, 1])
+    expect(status).toMatchObject({ connections: 6, connectionsByProtocol: { tcp: 6, udp: 0 }, counters: { requests: 6 }, plugins: { who: { version: 1 } } })
+    const feed = await events(http)
+    cleanups.push(() => feed.close())
+    await until(() => feed.events.some((e) => e.event === 'hello'), 10_000, 'the feed hello')
+    expect(feed.events[0]!.data.status).toMatchObject({ connections: 6, workers: [{ worker: 0 }, { worker: 1 }] })
+  })
+
   it('shares the TCP port across both workers, UDP replies from the listening port, status and plugins show both workers', async () => {
     const p = await project()
     const { tcp: tcpPort, udp: udpPort } = await start(p.dir)

@@ -6,13 +6,14 @@ import type { LogLine } from './logs.ts'
 import { until } from './until.ts'
 
 const BIN = fileURLToPath(new URL('../../bin/enet.mjs', import.meta.url))
-const LISTENING = /^enet listening((?: (?:tcp|udp|ws|tls) \S+)+)$/
+const LISTENING = /^enet listening((?: (?:tcp|udp|ws|tls|http) \S+)+)$/
 
 export interface Ports {
   tcp: number
   udp: number
   ws?: number
   tls?: number
+  http?: number
 }
 
 export interface EnetProcess {
@@ -47,7 +48,7 @@ export function startEnet(args: string[], opts: { cwd: string }): EnetProcess {
         const m = LISTENING.exec(line)
         if (m) {
           const found: Ports = { tcp: 0, udp: 0 }
-          for (const [, k, port] of m[1]!.matchAll(/ (tcp|udp|ws|tls) \S*:(\d+)/g)) found[k as keyof Ports] = Number(port)
+          for (const [, k, port] of m[1]!.matchAll(/ (tcp|udp|ws|tls|http) \S*:(\d+)/g)) found[k as keyof Ports] = Number(port)
           resolve(found)
         }
         else if (line.startsWith('{')) logs.push(JSON.parse(line) as LogLine)

@@ -42,7 +42,23 @@ export interface PluginInfo {
   restarts: number
   /** The latest fault: `site at file:line: message`. */
   lastFault: string | null
+  /** The latest load, reload, unload or failure. */
+  lastReload: ReloadRecord | null
 }
+
+/** One plugin event as status and the dashboard show it. */
+export interface ReloadRecord {
+  /** Wall clock, ISO 8601. */
+  at: string
+  outcome: PluginEvent['outcome']
+  from: string | null
+  to: string | null
+  ms: number
+  error?: string
+}
+
+/** Reload history kept per plugin, newest last. */
+const HISTORY = 10
 
 interface PluginRecord {
   name: string
@@ -56,6 +72,7 @@ interface PluginRecord {
   faults: FaultRecord
   /** A restart the supervisor has scheduled (backoff). */
   restartTimer: NodeJS.Timeout | undefined
+  history: ReloadRecord[]
 }
 
 /** Reloads of one folder run one at a time; a burst of requests while one runs folds into one more. */
@@ -410,6 +427,11 @@ export class PluginHost {
 
   private event(e: PluginEvent): void {
     const line = { plugin: e.plugin, from: e.from, to: e.to, outcome: e.outcome, ms: Math.round(e.ms * 10) / 10 }
+    const history = this.byName.get(e.plugin)?.history
+    if (history) {
+      history.push({ at: new Date().toISOString(), ...line, ...(e.error ? { error: e.error.message } : {}) })
+      if (history.length > HISTORY) history.shift()
+    }
     if (e.outcome === 'failed') {
       const cause = (e.error as EnetError & { cause?: unknown }).cause
       this.server.log.error({ ...line, file: e.file, err: cause ? toError(cause) : e.error }, e.error!.message)
@@ -429,7 +451,7 @@ export class PluginHost {
       // A failed import before any name was known is filed under the folder's name.
       const placeholder = this.byName.get(basename(dir))
       if (placeholder && placeholder.dir === dir && !placeholder.current && placeholder.name !== name) this.byName.delete(placeholder.name)
-      this.byName.set(name, (r = { name, dir, current: null, status: 'unloaded', lastError: null, versions: 0, data: {}, faults: new FaultRecord(), restartTimer: undefined }))
+      this.byName.set(name, (r = { name, dir, current: null, status: 'unloaded', lastError: null, versions: 0, data: {}, faults: new FaultRecord(), restartTimer: undefined, history: [] }))
     }
     r.dir = dir
     return r
@@ -462,7 +484,18 @@ export class PluginHost {
       faults: r.faults.total,
       restarts: r.faults.restarts,
       lastFault: r.faults.last && `${r.faults.last.site} at ${r.faults.last.at}: ${r.faults.last.message}`,
+      lastReload: r.history.at(-1) ?? null,
     }
+  }
+
+  /** The last HISTORY loads, reloads and failures of a plugin, oldest first. */
+  history(name: string): ReloadRecord[] {
+    return [...(this.byName.get(name)?.history ?? [])]
+  }
+
+  /** The versions serving now: what GET /metrics and status read a plugin's metrics and report from. */
+  serving(): PluginVersion[] {
+    return [...this.byName.values()].flatMap((r) => (r.current ? [r.current] : []))
   }
 
   /** The config changed: load, unload and reload what it affects. */

@@ -9,6 +9,7 @@ import type { InflightTracker, Route } from '../../engine/router.ts'
 import type { PluginContext, PluginDefinition, PluginServer } from '../../types.ts'
 import { runAs, type FaultOwner, type FaultSite } from './scope.ts'
 import { VersionTaps } from './taps.ts'
+import { VersionObservables } from './metrics.ts'
 
 export interface VersionDeps {
   hooks: ServerHooks
@@ -28,6 +29,8 @@ export class PluginVersion implements InflightTracker, FaultOwner {
   routes: Route[] = []
   api: unknown = undefined
   readonly taps: VersionTaps
+  /** Metrics and report; read from the version that serves, so a replaced one's vanish with it. */
+  readonly observed: VersionObservables
   readonly ctx: PluginContext
   private readonly abort = new AbortController()
   private readonly timers = new Set<NodeJS.Timeout>()
@@ -46,6 +49,7 @@ export class PluginVersion implements InflightTracker, FaultOwner {
   ) {
     this.onFault = deps.fault
     this.taps = new VersionTaps(deps.hooks, `plugin:${name}`, this)
+    this.observed = new VersionObservables(name)
     const timers = this.timers
     const track = (t: NodeJS.Timeout) => (timers.add(t), t)
     // A timer's callback runs as this version's code, and what it throws is this version's fault, not the process's.
@@ -87,6 +91,8 @@ export class PluginVersion implements InflightTracker, FaultOwner {
         if (this.disposed) return
         this.disposers.push(deps.requireAddressValidation(this))
       },
+      metrics: this.observed.view(),
+      report: (fn: () => Record<string, unknown>) => this.observed.setReport(fn),
     })
   }
 
