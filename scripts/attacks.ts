@@ -1,6 +1,7 @@
 // Attacks: each hostile input the Go originals fall over on, sent at a real
 // `enet start` (bundled plugins, default limits except the two timeouts
-// shortened below) in a child process on 127.0.0.1, while a control client
+// shortened below; an attack that needs other udp keys gets a server of its
+// own) in a child process on 127.0.0.1, while a control client
 // keeps asking for echoes over TCP and UDP. For each attack it prints what was
 // sent, what the server did (its counters), the server's peak RSS over its
 // RSS before, and how many control requests were answered or lost meanwhile.
@@ -35,13 +36,18 @@ const INBOUND_BYTES = 128 * 1024
 const INBOUND_TOTAL = 2 * 1024 * 1024
 const FRAME_TIMEOUT_MS = 1_000
 const HANDLER_TIMEOUT_MS = 500
+/** peer-flood's udp.oneShotIdleMs: the ordinary idle timeout (see there). */
+const PEER_FLOOD_ONE_SHOT_MS = 60_000
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const turn = () => new Promise((r) => setImmediate(r))
+const mib = (b: number) => `${(b / MiB).toFixed(1)} MiB`
 
 // ---- the server under attack ---------------------------------------------------
 
 type Counters = Record<string, number>
+/** udp keys an attack's own server sets over the defaults. */
+type UdpConfig = { oneShotIdleMs?: number }
 
 class Target {
   private logLines = 0
@@ -52,7 +58,7 @@ class Target {
     readonly udp: number,
   ) {}
 
-  static async start(opts: { secret?: boolean }): Promise<Target> {
+  static async start(opts: { secret?: boolean; udp?: UdpConfig }): Promise<Target> {
     const root = mkdtempSync(join(tmpdir(), 'enet-attacks-'))
     mkdirSync(join(root, 'plugins', 'target'), { recursive: true })
     writeFileSync(
@@ -96,7 +102,7 @@ export default definePlugin({
 export default defineConfig({
   // Inbound bounds below the 256 KiB that 64 queued 4 KiB frames hold, so inbound-hog reaches them.
   limits: { frameTimeoutMs: ${FRAME_TIMEOUT_MS}, handlerTimeoutMs: ${HANDLER_TIMEOUT_MS}, maxInboundBytes: ${INBOUND_BYTES}, maxInboundTotalBytes: ${INBOUND_TOTAL} },
-  log: { level: 'warn', pretty: false },
+  log: { level: 'warn', pretty: false },${opts.udp ? `\n  udp: ${JSON.stringify(opts.udp)},` : ''}
   plugins: {
     dirs: [${JSON.stringify(BUNDLED)}, './plugins'],
     watch: false,
@@ -281,6 +287,8 @@ interface Outcome {
 interface Attack {
   name: string
   secret?: boolean
+  /** Set: the attack runs on a server of its own with these udp keys. */
+  udp?: UdpConfig
   run(t: Target): Promise<Outcome>
 }
 
@@ -365,15 +373,34 @@ const attacks: Attack[] = [
     async run(t) {
       const N = 20
       const socks = await Promise.all(Array.from({ length: N }, () => tcpOpen(t.tcp)))
-      const closed = socks.map((s) => {
+      for (const s of socks) {
         s.on('error', () => {})
         s.pause()
+      }
+      const c0 = await t.counters()
+      const closedCount = (c: Counters) => c['closed.slow-consumer']! - c0['closed.slow-consumer']! + c['closed.outbound-budget']! - c0['closed.outbound-budget']!
+      for (const s of socks) s.write(tlvBE.encode(FLOOD_REPLY, Buffer.from('64')))
+      // The server's close is a FIN queued behind the replies this side never
+      // took (its receive window is shut), so a peer that never reads never
+      // sees it. Wait until the server counts its closes (or 5 s), then read
+      // what is queued: a closed connection ends well short of the 64 MiB
+      // asked; one left open keeps streaming them until the timeout below.
+      for (const t0 = performance.now(); closedCount(await t.counters()) < N && performance.now() - t0 < 5_000; ) await sleep(50)
+      const got = socks.map(() => 0)
+      const closed = socks.map((s, i) => {
+        s.on('data', (b: Buffer) => void (got[i]! += b.length))
+        s.resume()
         return closedBy(s, 5_000)
       })
-      for (const s of socks) s.write(tlvBE.encode(FLOOD_REPLY, Buffer.from('64')))
-      const n = (await Promise.all(closed)).filter(Boolean).length
+      const ended = await Promise.all(closed)
+      const n = ended.filter((c, i) => c && got[i]! < 64 * MiB).length
       for (const s of socks) s.destroy()
-      return { sent: `${N} conns that never read, each asking for 64 MiB of replies`, show: ['closed.slow-consumer', 'closed.outbound-budget'], extra: `${n}/${N} closed as slow consumers (maxOutboundBytes 1 MiB)` }
+      return {
+        sent: `${N} conns that never read, each asking for 64 MiB of replies`,
+        show: ['closed.slow-consumer', 'closed.outbound-budget'],
+        held: n === N,
+        extra: `${n}/${N} closed by the server, each after at most ${mib(Math.max(...got))} had reached it (maxOutboundBytes 1 MiB, plus what the kernels' socket buffers held)`,
+      }
     },
   },
   {
@@ -461,7 +488,19 @@ const attacks: Attack[] = [
   },
   {
     name: 'peer-flood',
+    // A spoofer's one datagram per port gets no reply, so each is a one-shot
+    // session, which ends after udp.oneShotIdleMs (2 s). A real flood sends
+    // 12,000 datagrams in a fraction of that; this one, paced under the
+    // kernel's receive buffer on a loaded machine, takes longer, and its
+    // sessions would expire before the table is full. Held for 60 s (the
+    // ordinary idle timeout), they stand for a flood faster than the expiry,
+    // which is the case maxPeers eviction is for. Replying to them instead
+    // would not be a spoofer's flood, and the reply budgets would decide
+    // which sessions became ordinary. On a server of its own, so no other
+    // attack's one-shot sessions are held longer.
+    udp: { oneShotIdleMs: PEER_FLOOD_ONE_SHOT_MS },
     async run(t) {
+      const c0 = await t.counters()
       // More source ports than udp.maxPeers (10,000), one datagram each, as a
       // spoofer rotating ports would send; then a client never seen before.
       // All sockets stay open until the end, so no port is reused. Spread over
@@ -496,12 +535,15 @@ const attacks: Attack[] = [
         for (const s of socks) s.close()
       }
       const c = await t.counters()
+      // The claim is eviction from a full table: without one, the newcomer proves nothing.
+      const evicted = c['closed.peer-evicted']! - c0['closed.peer-evicted']!
+      const expired = c['closed.one-shot-timeout']! - c0['closed.one-shot-timeout']!
       return {
         sent: `${sent} datagrams, one from each of ${sent} source ports of 12 hosts`,
-        show: ['closed.peer-evicted', 'drop.max-peers'],
-        held: answered,
+        show: ['closed.peer-evicted', 'drop.max-peers', 'closed.one-shot-timeout'],
+        held: answered && evicted > 0,
         // connections counts the control client's TCP connection too; datagrams the kernel dropped made no session.
-        extra: `${c.connections! - 1} UDP sessions live (maxPeers 10,000); a new client ${answered ? 'was answered' : 'got NO answer'}`,
+        extra: `${c.connections! - 1} UDP sessions live (maxPeers 10,000, udp.oneShotIdleMs ${PEER_FLOOD_ONE_SHOT_MS / 1000} s here); ${evicted > 0 ? 'the table was full' : `the table was NOT full (${expired} expired first)`}; a new client ${answered ? 'was answered' : 'got NO answer'}`,
       }
     },
   },
@@ -717,7 +759,6 @@ if (chosen.length === 0) {
   process.exit(2)
 }
 
-const mib = (b: number) => `${(b / MiB).toFixed(1)} MiB`
 let failed = 0
 
 async function runOne(t: Target, a: Attack): Promise<void> {
@@ -741,14 +782,21 @@ async function runOne(t: Target, a: Attack): Promise<void> {
   console.log(`  sent:     ${out.sent}`)
   console.log(`  server:   ${deltas}${out.extra ? `; ${out.extra}` : ''}`)
   console.log(`  memory:   rss ${mib(rss0)} before, peak ${mib(peak)} (+${mib(peak - rss0)})`)
-  console.log(`  control:  ${control.ok} echoes answered, ${control.lost} lost${served ? '' : '  <-- FAILED'}`)
+  const why = out.held === false ? " (the attack's own check)" : ''
+  console.log(`  control:  ${control.ok} echoes answered, ${control.lost} lost${served ? '' : `  <-- FAILED${why}`}`)
 }
 
-for (const secret of [false, true]) {
-  const group = chosen.filter((a) => Boolean(a.secret) === secret)
-  if (group.length === 0) continue
-  const t = await Target.start({ secret })
-  console.log(`# enet on tcp 127.0.0.1:${t.tcp} udp 127.0.0.1:${t.udp}${secret ? ', heartbeat secret set (strict UDP mode on)' : ', Go-compatible defaults'}`)
+// One server per (secret, udp keys): in the order the attacks are listed.
+const groups = new Map<string, Attack[]>()
+for (const a of chosen) {
+  const key = JSON.stringify([Boolean(a.secret), a.udp ?? null])
+  groups.set(key, [...(groups.get(key) ?? []), a])
+}
+for (const group of groups.values()) {
+  const { secret, udp } = group[0]!
+  const t = await Target.start({ secret, udp })
+  const udpText = udp ? `, ${Object.entries(udp).map(([k, v]) => `udp.${k} ${v}`).join(', ')}` : ''
+  console.log(`\n# enet on tcp 127.0.0.1:${t.tcp} udp 127.0.0.1:${t.udp}${secret ? ', heartbeat secret set (strict UDP mode on)' : ', Go-compatible defaults'}${udpText}`)
   for (const a of group) await runOne(t, a)
   await t.stop()
 }
