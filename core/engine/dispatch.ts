@@ -7,7 +7,7 @@ import type { EnetConfig } from '../config.ts'
 import { EnetError, describe, toError } from '../errors.ts'
 import { callHook, type ServerHooks } from '../hooks.ts'
 import type { RateLimitedLog } from './log-limit.ts'
-import type { SourceRates } from './source-rates.ts'
+import { rateInForce, type SourceRates } from './source-rates.ts'
 import type { Route, Router } from './router.ts'
 import type { Outcome, Payload, RateLimit, RemoteAddress, Request } from '../types.ts'
 
@@ -299,9 +299,8 @@ export class Dispatcher {
   }
 
   private withinRate(conn: BaseConnection, msgId: number, declared: RateLimit): boolean {
-    const override = this.config.udp.rateLimits[msgId]
-    const rate = override === undefined ? declared : override
-    if (rate === false || this.deps.rates.allow(conn.remote.address, msgId, rate)) return true
+    const rate = rateInForce(this.config.udp.rateLimits, msgId, declared)
+    if (rate === null || this.deps.rates.allow(conn.remote.address, msgId, rate)) return true
     this.deps.counters['drop.rate-limit']++
     this.deps.rlog.warn('tcp:rate-limit', { msgId, conn: conn.id, remote: `${conn.remote.address}:${conn.remote.port}` }, 'request dropped: rate-limit')
     this.drop('rate-limit', conn, msgId)

@@ -7,6 +7,16 @@ import type { RateLimit } from '../types.ts'
 import { sourceOf } from './source.ts'
 import { BucketMap, TokenBucket } from './token-bucket.ts'
 
+/**
+ * The rate in force for `msgId`: `udp.rateLimits` in the config over what
+ * the route declares; `false` there lifts it. Null: no rate.
+ */
+export function rateInForce(overrides: Record<string, RateLimit | false>, msgId: number, declared: RateLimit | null | undefined): RateLimit | null {
+  const override = overrides[msgId]
+  if (override === false) return null
+  return override ?? declared ?? null
+}
+
 /** (source, msgId) buckets kept at most; beyond it the oldest is forgotten (BucketMap). */
 export const MAX_RATE_KEYS = 100_000
 

@@ -7,6 +7,7 @@ import { toBuffer, type DatagramCodec } from '../wire/codec.ts'
 import { BaseConnection } from '../engine/connection.ts'
 import { COOKIE_CHALLENGE, COOKIE_ECHO, COOKIE_REQUEST, CookieJar } from '../wire/cookie.ts'
 import { BucketMap, TokenBucket } from '../engine/token-bucket.ts'
+import { rateInForce } from '../engine/source-rates.ts'
 import { sourceOf } from '../engine/source.ts'
 import { OneShotSessions } from './udp-one-shot.ts'
 import type { CloseReason, Payload } from '../types.ts'
@@ -168,8 +169,8 @@ export class UdpTransport {
     if (msg.length - this.codec.headerSize > limits.maxPacketSize) return this.dropped('oversized-datagram', rinfo, msg.length)
     const out = this.decoded
     if (!this.codec.decode(msg, out)) return this.dropped('bad-datagram', rinfo, msg.length)
-    const rate = udp.rateLimits[out.msgId] ?? host.router.get(out.msgId)?.rate ?? false
-    if (rate !== false && rate !== null && !host.rates.allow(rinfo.address, out.msgId, rate, now)) {
+    const rate = rateInForce(udp.rateLimits, out.msgId, host.router.get(out.msgId)?.rate)
+    if (rate !== null && !host.rates.allow(rinfo.address, out.msgId, rate, now)) {
       return this.dropped('rate-limit', rinfo, msg.length)
     }
     const from = `${rinfo.address}:${rinfo.port}`

@@ -90,3 +90,16 @@ export default definePlugin({
     expect(reply.data.length).toBe(1000)
   })
 })
+
+describe('rateInForce', () => {
+  it('is one rule for UDP and TCP: the config over the declared rate, false lifts it, nothing means none', async () => {
+    const { rateInForce } = await import('../../core/engine/source-rates.ts')
+    const declared = { perSec: 1, burst: 3 }
+    const config = { perSec: 9, burst: 9 }
+    expect(rateInForce({}, 5, declared)).toBe(declared)
+    expect(rateInForce({ '5': config }, 5, declared)).toBe(config)
+    expect(rateInForce({ '5': config }, 5, null)).toBe(config)
+    expect(rateInForce({ '5': false }, 5, declared)).toBeNull()
+    expect(rateInForce({ '6': config }, 5, undefined)).toBeNull()
+  })
+})
