@@ -13,6 +13,7 @@
 import type { Logger } from 'pino'
 import { SourceQuota, sourceOf, type Protocol, type RateLimitedLog } from '@enetjs/enet'
 import { ReplayCache, type AuthFailure } from './auth.ts'
+import { listen } from './listeners.ts'
 
 export type NodeProtocol = Protocol
 
@@ -326,14 +327,7 @@ export class Registry {
   on<E extends HeartbeatEventName>(event: E, fn: Listener<E>, opts: { signal?: AbortSignal } = {}): () => void {
     const set = this.state.listeners[event] as Set<Listener<E>>
     if (!set) throw new TypeError(`heartbeat: unknown event ${JSON.stringify(event)}; expected "registered" or "expired"`)
-    if (opts.signal?.aborted) return () => {}
-    set.add(fn)
-    const off = () => {
-      set.delete(fn)
-      opts.signal?.removeEventListener('abort', off)
-    }
-    opts.signal?.addEventListener('abort', off, { once: true })
-    return off
+    return listen(set, fn, opts.signal)
   }
 
   /** Expire what is due (a reload may have left nodes past their TTL), then arm for the next deadline. */

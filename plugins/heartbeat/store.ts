@@ -5,6 +5,7 @@
 // this instance's mirror and serves every node list; the store only carries
 // beats between instances, so a list never waits on the network.
 import type { NodeSource } from './registry.ts'
+import { listen } from './listeners.ts'
 
 /** Topic messages between the instances that share a registry (the locator forwards its queries and answers over it). */
 export interface Bus {
@@ -40,16 +41,9 @@ export class BusHub implements Bus {
   }
 
   subscribe(topic: string, fn: (data: unknown) => void, opts: { signal?: AbortSignal } = {}): () => void {
-    if (opts.signal?.aborted) return () => {}
     let set = this.topics.get(topic)
     if (set === undefined) this.topics.set(topic, (set = new Set()))
-    set.add(fn)
-    const off = () => {
-      set.delete(fn)
-      opts.signal?.removeEventListener('abort', off)
-    }
-    opts.signal?.addEventListener('abort', off, { once: true })
-    return off
+    return listen(set, fn, opts.signal)
   }
 
   /** A message from another instance. */
