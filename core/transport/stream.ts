@@ -3,11 +3,12 @@
 // the frame deadline the server's sweep reads, and admission under maxConn
 // and maxConnPerIp. Each transport only says how bytes leave and how reading
 // pauses.
+import type net from 'node:net'
 import { toBuffer, type FrameCodec, type FrameDecoder } from '../wire/codec.ts'
 import type { EnetConfig } from '../config.ts'
 import { BaseConnection } from '../engine/connection.ts'
 import { EnetError, describe } from '../errors.ts'
-import type { CloseReason, Payload, RemoteAddress } from '../types.ts'
+import type { CloseReason, Payload } from '../types.ts'
 import type { TransportHost } from './context.ts'
 
 export type StreamProtocol = 'tcp' | 'tls' | 'ws'
@@ -26,12 +27,19 @@ export abstract class StreamConnection extends BaseConnection {
   protected readonly decoder: FrameDecoder
 
   constructor(
-    remote: RemoteAddress,
+    /** The TCP socket under the frames (under TLS or WebSocket for those). */
+    protected readonly socket: net.Socket,
     protected readonly host: TransportHost,
     protected readonly codec: FrameCodec,
   ) {
-    super(remote, host)
+    super({ address: socket.remoteAddress!, port: socket.remotePort!, family: socket.remoteFamily ?? 'IPv4' }, host)
     this.decoder = codec.createDecoder(host.config.limits.maxPacketSize)
+    socket.setNoDelay(true)
+  }
+
+  override get local(): { address: string; port: number } | undefined {
+    const { localAddress, localPort } = this.socket
+    return localAddress === undefined || localPort === undefined ? undefined : { address: localAddress, port: localPort }
   }
 
   /** Bytes written and not yet taken by the peer's transport. */

@@ -17,13 +17,12 @@ export class TcpConnection extends StreamConnection {
   private peerError: Error | undefined
 
   constructor(
-    private readonly socket: net.Socket,
+    socket: net.Socket,
     host: TransportHost,
     codec: FrameCodec,
     readonly protocol: 'tcp' | 'tls' = 'tcp',
   ) {
-    super({ address: socket.remoteAddress!, port: socket.remotePort!, family: socket.remoteFamily ?? 'IPv4' }, host, codec)
-    socket.setNoDelay(true)
+    super(socket, host, codec)
     socket.on('data', (chunk: Buffer) => {
       if (this.closingFor !== null) return
       this.lastActive = Date.now()
@@ -74,11 +73,6 @@ export class TcpConnection extends StreamConnection {
   protected stopReading(): void {
     this.paused = true
     this.socket.pause()
-  }
-
-  override get local(): { address: string; port: number } | undefined {
-    const { localAddress, localPort } = this.socket
-    return localAddress === undefined || localPort === undefined ? undefined : { address: localAddress, port: localPort }
   }
 
   /** Bytes written and not yet taken by the kernel, with the replies gathered for this read. */

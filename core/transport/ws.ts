@@ -47,12 +47,11 @@ export class WsConnection extends StreamConnection {
 
   constructor(
     private readonly ws: WebSocket,
-    private readonly socket: net.Socket,
+    socket: net.Socket,
     host: TransportHost,
     codec: FrameCodec,
   ) {
-    super({ address: socket.remoteAddress!, port: socket.remotePort!, family: socket.remoteFamily ?? 'IPv4' }, host, codec)
-    socket.setNoDelay(true)
+    super(socket, host, codec)
     // Before ws's own listener: bytes of a message not yet whole start the
     // frame deadline, and the message they complete (parsed synchronously
     // in ws's listener) stops it.
@@ -129,11 +128,6 @@ export class WsConnection extends StreamConnection {
       this.paused = false
       this.ws.resume()
     }
-  }
-
-  override get local(): { address: string; port: number } | undefined {
-    const { localAddress, localPort } = this.socket
-    return localAddress === undefined || localPort === undefined ? undefined : { address: localAddress, port: localPort }
   }
 
   override get unsent(): number {
