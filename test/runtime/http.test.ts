@@ -4,7 +4,9 @@ import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import { connect, type Client } from '../../core/client/index.ts'
 import { resolveConfig, withHttpToken } from '../../core/config.ts'
+import net from 'node:net'
 import { MAX_SUBSCRIBERS } from '../../core/runtime/http/feed.ts'
+import { MAX_SOCKETS } from '../../core/runtime/http/listener.ts'
 import { createProject, echoPlugin, type Project } from '../helpers/project.ts'
 import { events, get, type EventStream } from '../helpers/http.ts'
 import { parseProm } from '../helpers/prom.ts'
@@ -242,6 +244,25 @@ describe('auth and limits', () => {
     const page = await get(port, '/')
     expect(page.headers['content-type']).toBe('text/html; charset=utf-8')
     expect(page.headers['content-security-policy']).toMatch(/default-src 'none'/)
+  })
+
+  it(`holds at most ${MAX_SOCKETS} sockets: one more is closed at accept, and a held one still gets its answer`, async () => {
+    const { port } = await start()
+    const sockets = await Promise.all(
+      Array.from({ length: MAX_SOCKETS + 1 }, () => new Promise<net.Socket>((resolve) => {
+        const s = net.connect(port, '127.0.0.1', () => resolve(s))
+        s.on('error', () => {})
+      })),
+    )
+    for (const s of sockets) open.push({ close: () => s.destroy() })
+    const closed = () => sockets.filter((s) => s.readyState !== 'open' || s.destroyed)
+    await until(() => closed().length >= 1, 5_000, 'the socket over the bound closed')
+    expect(closed()).toHaveLength(1)
+    // A held socket is a live one: its request is answered.
+    const held = sockets.find((s) => !closed().includes(s))!
+    const reply = new Promise<string>((resolve) => held.once('data', (d) => resolve(d.toString('latin1'))))
+    held.write(`GET /status HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nconnection: close\r\n\r\n`)
+    expect(await reply).toMatch(/^HTTP\/1\.1 200/)
   })
 
   it(`/events: history and a snapshot at once, a tick after a plugin event; subscriber ${MAX_SUBSCRIBERS + 1} is answered 503`, async () => {

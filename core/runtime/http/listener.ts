@@ -32,7 +32,7 @@ export interface HttpRoutes {
 /** A request must arrive whole within this (slowloris on the admin port). */
 const REQUEST_TIMEOUT_MS = 10_000
 /** Sockets at once; past it Node closes new ones at accept. */
-const MAX_SOCKETS = 64
+export const MAX_SOCKETS = 64
 
 const SECURITY_HEADERS = {
   'x-content-type-options': 'nosniff',
