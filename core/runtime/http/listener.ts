@@ -84,16 +84,13 @@ export class HttpListener {
     try {
       switch (path) {
         case '/':
-          res.writeHead(200, PAGE_HEADERS).end(req.method === 'HEAD' ? undefined : DASHBOARD_HTML)
-          return
+          return whole(res, req, PAGE_HEADERS, DASHBOARD_HTML)
         case '/metrics': {
           const { text, contentType } = await this.routes.metrics()
-          res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': contentType }).end(req.method === 'HEAD' ? undefined : text)
-          return
+          return whole(res, req, { ...SECURITY_HEADERS, 'content-type': contentType }, text)
         }
         case '/status':
-          res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'application/json; charset=utf-8' }).end(req.method === 'HEAD' ? undefined : JSON.stringify(await this.routes.status()))
-          return
+          return whole(res, req, { ...SECURITY_HEADERS, 'content-type': 'application/json; charset=utf-8' }, JSON.stringify(await this.routes.status()))
         case '/events':
           await this.routes.feed.subscribe(res)
           return
@@ -141,6 +138,11 @@ function hostOf(header: string | undefined): string | null {
   if (!header) return null
   const m = /^\[([^\]]+)\](?::\d+)?$/.exec(header) ?? /^([^:]+)(?::\d+)?$/.exec(header)
   return m ? m[1]!.toLowerCase() : null
+}
+
+/** A 200 with its Content-Length (not chunked), the body left out for HEAD. */
+function whole(res: http.ServerResponse, req: http.IncomingMessage, headers: Record<string, string>, body: string): void {
+  res.writeHead(200, { ...headers, 'content-length': String(Buffer.byteLength(body)) }).end(req.method === 'HEAD' ? undefined : body)
 }
 
 function plain(res: http.ServerResponse, code: number, text: string, headers: Record<string, string> = {}): void {
