@@ -13,6 +13,8 @@ export interface ServerReady {
   impl: string
   tcp: Endpoint
   udp: Endpoint
+  /** enet with metrics on (bench --metrics): its HTTP listener, for the scraper. */
+  http?: Endpoint
 }
 
 export interface MemSample {
@@ -66,7 +68,7 @@ export async function measureMemory(): Promise<Omit<MemSample, 'conns' | 'counte
  */
 export async function runServerChild(
   impl: string,
-  start: () => Promise<{ tcp: Endpoint; udp: Endpoint; conns: () => number; counters?: () => Record<string, number>; close: () => Promise<void> }>,
+  start: () => Promise<{ tcp: Endpoint; udp: Endpoint; http?: Endpoint; conns: () => number; counters?: () => Record<string, number>; close: () => Promise<void> }>,
 ): Promise<void> {
   exitWithParent()
   let server: Awaited<ReturnType<typeof start>>
@@ -96,5 +98,5 @@ export async function runServerChild(
       )
     }
   })
-  send({ type: 'ready', impl, tcp: server.tcp, udp: server.udp })
+  send({ type: 'ready', impl, tcp: server.tcp, udp: server.udp, ...(server.http ? { http: server.http } : {}) })
 }

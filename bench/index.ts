@@ -21,7 +21,7 @@ import os from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { killAll, ServerChild } from './children.ts'
 import type { MemSample } from './common.ts'
-import { acceptRun, buildLoadgen, buildServers, loadRun, pinning, probe, type LoadRun, type Pinning } from './loadgen.ts'
+import { acceptRun, buildLoadgen, buildServers, loadRun, pinning, probe, scrapeRun, type LoadRun, type Pinning, type ScrapeRun } from './loadgen.ts'
 
 const BENCH = (f: string) => fileURLToPath(new URL(`./${f}`, import.meta.url))
 type Impl = 'plain' | 'enet'
@@ -170,6 +170,8 @@ interface RunRecord {
   why?: string
   run?: LoadRun & { serverCpuPct: number; loadCpuPct: number; cpuUsPerMsg: number }
   accept?: AcceptFigures
+  /** --metrics, the enet slot: what the scraper saw. */
+  scrape?: ScrapeRun
 }
 
 interface Env {
@@ -226,11 +228,17 @@ async function runOne(sc: Scenario, impl: Impl, round: number, env: Env): Promis
       rec.valid = rec.ok
       if (!rec.ok) rec.why = `opened ${n} of ${o.accepts}`
     } else {
+      // --metrics: what Prometheus does, once a second, from the load's CPUs (not the server's).
+      const http = server.ready.http
+      const scraper = http ? scrapeRun(bin, pin, { port: http.port, intervalMs: 1000, maxMs: o.warmupMs + o.measureMs + 30_000 }) : null
       const r = await loadRun(bin, pin, sc.kind, { port: sc.kind === 'tcp' ? tcp.port : udp.port, conns: sc.conns, inflight: sc.inflight, size: sc.size, warmupMs: o.warmupMs, measureMs: o.measureMs, pid: server.pid })
+      if (scraper) rec.scrape = await scraper.stop()
       const serverCpuPct = (r.serverCpuSeconds / r.seconds) * 100
       rec.run = { ...r, serverCpuPct, loadCpuPct: (r.loadCpuSeconds / r.seconds) * 100, cpuUsPerMsg: (r.serverCpuSeconds * 1e6) / Math.max(1, r.msgs) }
       const odd = [r.bad && `${r.bad} bad replies`, r.closed && `${r.closed} connections closed`, r.lost && `${r.lost} datagrams lost`, r.errors.length && r.errors.slice(0, 3).join('; ')].filter(Boolean)
-      rec.ok = r.msgs > 0 && !r.bad && !r.closed
+      const s = rec.scrape
+      if (s && (s.failed || s.scrapes < 1)) odd.push(`${s.scrapes} scrapes, ${s.failed} failed${s.errors.length ? `: ${s.errors.slice(0, 2).join('; ')}` : ''}`)
+      rec.ok = r.msgs > 0 && !r.bad && !r.closed && (!s || (s.scrapes > 0 && !s.failed))
       if (odd.length) rec.why = odd.join(', ')
       rec.valid = rec.ok
       if (rec.ok && sc.cpuBound && serverCpuPct < o.minCpu) {
@@ -267,7 +275,7 @@ const fmtSpread = (s: Spread, d = 2, unit = 'x') => (s.n ? `${fmt(s.median, d)}$
 function runLine(rec: RunRecord): string {
   if (rec.run) {
     const r = rec.run
-    return `${fmt(r.msgsPerSec)} msgs/s, p50 ${fmt(r.p50Us)} µs, p99 ${fmt(r.p99Us)} µs, server CPU ${fmt(r.serverCpuPct)} % (${fmt(r.cpuUsPerMsg, 2)} µs/msg), load CPU ${fmt(r.loadCpuPct)} %${rec.valid ? '' : `  INVALID: ${rec.why}`}`
+    return `${fmt(r.msgsPerSec)} msgs/s, p50 ${fmt(r.p50Us)} µs, p99 ${fmt(r.p99Us)} µs, server CPU ${fmt(r.serverCpuPct)} % (${fmt(r.cpuUsPerMsg, 2)} µs/msg), load CPU ${fmt(r.loadCpuPct)} %${rec.scrape ? `, ${rec.scrape.scrapes} scrapes (slowest ${fmt(rec.scrape.slowestMs, 1)} ms)` : ''}${rec.valid ? '' : `  INVALID: ${rec.why}`}`
   }
   if (rec.accept) {
     const a = rec.accept

@@ -7,6 +7,7 @@
 //   loadgen udp    PORT SOCKETS INFLIGHT SIZE WARMUP_MS MEASURE_MS SERVER_PID
 //   loadgen accept PORT COUNT CONCURRENCY TIMEOUT_MS SERVER_PID
 //   loadgen probe  TCP_PORT UDP_PORT
+//   loadgen scrape HTTP_PORT INTERVAL_MS MAX_MS
 //
 // Frames are enet's TCP tlv-be ([msgId u32 BE][len u32 BE][data]) and UDP
 // enet ([msgId u32 BE][data]), msgId 1, the echo route of both servers. The
@@ -24,6 +25,11 @@
 // each doing one echo round trip; prints the time, then holds them until a
 // line (or EOF) arrives on stdin, then resets them (SO_LINGER 0: no
 // TIME_WAIT left to exhaust the ephemeral ports of later rounds).
+//
+// scrape: what Prometheus does to enet's HTTP listener (bench --metrics):
+// GET /metrics every INTERVAL_MS on one keep-alive connection, until a line
+// (or EOF) arrives on stdin or MAX_MS have passed; prints the scrapes, the
+// bytes, the slowest answer and the failures.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -492,6 +498,78 @@ static int run_accept(int port, int count, int concurrency, int timeout_ms, int 
   return 0;
 }
 
+// ---- scrape ------------------------------------------------------------------
+
+/** Reads one HTTP/1.1 response with a Content-Length (prom-client's): its total size, or -1. */
+static long read_response(int fd, char *buf, size_t cap) {
+  size_t have = 0;
+  long want = -1;
+  while (want < 0 || (long)have < want) {
+    if (have == cap) return -1;
+    ssize_t r = read(fd, buf + have, cap - have);
+    if (r <= 0) return -1;
+    have += r;
+    if (want < 0) {
+      buf[have < cap ? have : cap - 1] = 0;
+      char *end = strstr(buf, "\r\n\r\n");
+      if (!end) continue;
+      char *cl = strcasestr(buf, "content-length:");
+      if (!cl || cl > end) return -1;
+      want = (end + 4 - buf) + atol(cl + 15);
+    }
+  }
+  return want;
+}
+
+static int run_scrape(int port, int interval_ms, int max_ms) {
+  static char buf[1 << 20];
+  const char *req = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/plain\r\n\r\n";
+  int fd = -1, scrapes = 0, failed = 0;
+  long bytes = 0;
+  double slowest = 0;
+  uint64_t end = now_ns() + (uint64_t)max_ms * 1000000ull;
+  fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
+  while (now_ns() < end) {
+    char line[64];
+    ssize_t in = read(0, line, sizeof line);
+    if (in >= 0) break; /* a line or EOF: stop */
+    if (fd < 0) {
+      /* Blocking, with a 5 s bound on each read: one scrape at a time. */
+      fd = socket(AF_INET, SOCK_STREAM, 0);
+      struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      struct timeval tv = {5, 0};
+      setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        close(fd);
+        fd = -1;
+      }
+    }
+    uint64_t t0 = now_ns();
+    long n = -1;
+    errno = 0;
+    if (fd >= 0 && write(fd, req, strlen(req)) == (ssize_t)strlen(req)) n = read_response(fd, buf, sizeof buf);
+    if (n < 0) {
+      note("%s: %s", "scrape", errno ? errno : EPROTO);
+      failed++;
+      if (fd >= 0) close(fd);
+      fd = -1;
+    } else {
+      scrapes++;
+      bytes += n;
+      double ms = (now_ns() - t0) / 1e6;
+      if (ms > slowest) slowest = ms;
+    }
+    struct timespec pause = {interval_ms / 1000, (long)(interval_ms % 1000) * 1000000L};
+    nanosleep(&pause, NULL);
+  }
+  if (fd >= 0) close(fd);
+  printf("{\"scrapes\":%d,\"failed\":%d,\"bytes\":%ld,\"slowestMs\":%.2f,", scrapes, failed, bytes, slowest);
+  print_errors();
+  printf("}\n");
+  return 0;
+}
+
 // ---- probe -------------------------------------------------------------------
 
 /** Echo must return exactly what was sent, also with frames split inside a header and inside a body. */
@@ -562,10 +640,12 @@ int main(int argc, char **argv) {
   if (argc >= 9 && !strcmp(argv[1], "udp")) return run_udp(v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
   if (argc >= 7 && !strcmp(argv[1], "accept")) return run_accept(v[0], v[1], v[2], v[3], v[4]);
   if (argc >= 4 && !strcmp(argv[1], "probe")) return run_probe(v[0], v[1]);
+  if (argc >= 5 && !strcmp(argv[1], "scrape")) return run_scrape(v[0], v[1], v[2]);
   fprintf(stderr,
           "usage: loadgen tcp PORT CONNS INFLIGHT SIZE WARMUP_MS MEASURE_MS SERVER_PID\n"
           "       loadgen udp PORT SOCKETS INFLIGHT SIZE WARMUP_MS MEASURE_MS SERVER_PID\n"
           "       loadgen accept PORT COUNT CONCURRENCY TIMEOUT_MS SERVER_PID\n"
-          "       loadgen probe TCP_PORT UDP_PORT\n");
+          "       loadgen probe TCP_PORT UDP_PORT\n"
+          "       loadgen scrape HTTP_PORT INTERVAL_MS MAX_MS\n");
   return 2;
 }

@@ -176,3 +176,26 @@ export async function acceptRun(bin: string, pin: Pinning, a: { port: number; co
     },
   }
 }
+
+export interface ScrapeRun {
+  scrapes: number
+  failed: number
+  bytes: number
+  slowestMs: number
+  errors: string[]
+}
+
+/** GET /metrics every `intervalMs` (what Prometheus does) until `stop()`; bounded by `maxMs`. */
+export function scrapeRun(bin: string, pin: Pinning, a: { port: number; intervalMs: number; maxMs: number }): { stop: () => Promise<ScrapeRun> } {
+  const child = spawnLoad(bin, pin, ['scrape', a.port, a.intervalMs, a.maxMs])
+  let out: ScrapeRun | undefined
+  const done = lines(child, a.maxMs + 15_000, (line) => ((out = JSON.parse(line) as ScrapeRun), true))
+  done.catch(() => {})
+  return {
+    stop: async () => {
+      child.stdin!.end('stop\n')
+      await done
+      return out!
+    },
+  }
+}
