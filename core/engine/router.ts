@@ -23,6 +23,12 @@ export interface Route {
   /** Per source IP over UDP; null: none declared. */
   readonly rate: RateLimit | null
   readonly tracker: InflightTracker | null
+  /**
+   * The recorder's counts for this msgId, cached by the dispatcher at the
+   * route's first request under a recorder (null until then): a success
+   * that is not timed is one increment, not a Map lookup.
+   */
+  counts: { ok: number } | null
 }
 
 const isThenable = (v: unknown): v is PromiseLike<void> =>
@@ -58,7 +64,7 @@ export function compileRoute(msgId: number, def: RouteDefinition, owner: string,
     // No middleware: the route's own handler, unwrapped (the bench holds this to no cost).
     return middleware.length === 0 ? route : { ...route, run: chain(middleware, route.run, msgId, owner) }
   }
-  if (typeof def === 'function') return { msgId, owner, run: def, concurrent: false, timeoutMs: 0, rate: null, tracker }
+  if (typeof def === 'function') return { msgId, owner, run: def, concurrent: false, timeoutMs: 0, rate: null, tracker, counts: null }
   if (typeof def !== 'object' || def === null || typeof def.handle !== 'function') {
     throw bad(`expected a function, { handle(req) } or [...middleware, route], got ${def === null ? 'null' : typeof def}`)
   }
@@ -72,7 +78,7 @@ export function compileRoute(msgId: number, def: RouteDefinition, owner: string,
   if (typeof rate === 'string') throw bad(rate)
   const steps = [def.preHandle, def.handle, def.postHandle].filter((s): s is Handler => typeof s === 'function')
   const bound = steps.map((s) => s.bind(def))
-  return { msgId, owner, run: compose(bound), concurrent: def.concurrent === true, timeoutMs: def.timeoutMs ?? 0, rate, tracker }
+  return { msgId, owner, run: compose(bound), concurrent: def.concurrent === true, timeoutMs: def.timeoutMs ?? 0, rate, tracker, counts: null }
 }
 
 /** A valid `{ perSec, burst }`, or what is wrong with it. */
