@@ -23,7 +23,8 @@ export abstract class BaseConnection implements Connection {
   running = false
   /** Async requests running now (ordered and concurrent). */
   active = 0
-  lastActive = Date.now()
+  /** performance.now() when bytes last arrived: deadlines run on the monotonic clock, so a wall-clock step cannot expire every connection at once. */
+  lastActive = performance.now()
   private props: Map<string, unknown> | undefined
   // Made on first use: most connections are never awaited, and an idle
   // connection's bytes are what 10,000 of them multiply (bench/).

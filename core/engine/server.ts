@@ -219,7 +219,7 @@ export class Server implements EnetServer, TransportHost {
   }
 
   private sweep(): void {
-    const now = Date.now()
+    const now = performance.now()
     const limits = this.config.limits
     let outbound = 0
     for (const conn of this.manager) {

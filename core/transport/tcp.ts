@@ -25,7 +25,7 @@ export class TcpConnection extends StreamConnection {
     super(socket, host, codec)
     socket.on('data', (chunk: Buffer) => {
       if (this.closingFor !== null) return
-      this.lastActive = Date.now()
+      this.lastActive = performance.now()
       this.decoder.push(chunk)
       this.drain()
     })
@@ -64,7 +64,7 @@ export class TcpConnection extends StreamConnection {
       }
     }
     if (decoder.pending > 0 && !this.paused) {
-      if (frames > 0 || this.partialSince === 0) this.partialSince = Date.now()
+      if (frames > 0 || this.partialSince === 0) this.partialSince = performance.now()
     } else {
       this.partialSince = 0
     }

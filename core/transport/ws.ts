@@ -56,7 +56,7 @@ export class WsConnection extends StreamConnection {
     // frame deadline, and the message they complete (parsed synchronously
     // in ws's listener) stops it.
     socket.prependListener('data', () => {
-      this.lastActive = Date.now()
+      this.lastActive = performance.now()
       if (this.partialSince === 0) this.partialSince = this.lastActive
     })
     ws.on('message', (data: RawData, isBinary: boolean) => this.message(data as Buffer, isBinary))
