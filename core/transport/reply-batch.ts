@@ -11,11 +11,19 @@
 // another connection, writes directly). Replies are encoded into `scratch` at
 // reply() time, so a handler may reuse its buffer at once, as before.
 //
-// Memory: the scratch is handed to the socket only when it is at least half
-// full and the socket has nothing queued; should the kernel not take it all,
-// the socket keeps it and the next batch starts a new one. Every other flush
-// writes a copy of exactly the gathered bytes, so what a slow peer pins is at
-// most twice what the outbound budget counts.
+// Memory: the scratch is handed to the socket when the socket has nothing
+// queued; most times the kernel takes it all at once and it is reused for the
+// next read. Should the kernel not take it all, the socket holds the whole
+// scratch: flush() returns what it holds beyond the bytes written, the
+// connection counts that as unsent until its queue empties (so the outbound
+// budgets judge what a slow peer really pins), and the next batch starts a
+// new scratch. Behind queued bytes, a flush writes a copy of exactly the
+// gathered bytes.
+//
+// Measured (TCP 64 x 16 x 4 KiB): handing the scratch over only when at least
+// half full (the earlier bound on what a slow peer pins) sent 99.8 % of the
+// flushes down the copy path, a new 30-60 KB buffer per read, and the GC took
+// 15 % of the server's CPU against 3 % for plain Node's echo.
 import type { FrameCodec } from '../wire/codec.ts'
 
 const INITIAL = 16 * 1024
@@ -60,20 +68,25 @@ class ReplyBatch {
     this.scratch = next
   }
 
-  flush(sink: BatchSink): void {
+  /** Write what was gathered; returns the bytes of scratch the sink now holds beyond them (0 mostly). */
+  flush(sink: BatchSink): number {
     const n = this.bytes
-    if (n === 0) return
+    if (n === 0) return 0
     this.bytes = 0
     const scratch = this.scratch
-    if (n * 2 >= scratch.length && sink.writableLength === 0) {
-      sink.write(scratch.subarray(0, n))
-      // Not all taken by the kernel: the socket holds the scratch now.
-      if (sink.writableLength > 0) this.scratch = Buffer.allocUnsafeSlow(INITIAL)
-      return
+    if (sink.writableLength > 0) {
+      const out = Buffer.allocUnsafe(n)
+      scratch.copy(out, 0, 0, n)
+      sink.write(out)
+      return 0
     }
-    const out = Buffer.allocUnsafe(n)
-    scratch.copy(out, 0, 0, n)
-    sink.write(out)
+    sink.write(scratch.subarray(0, n))
+    if (sink.writableLength === 0) return 0
+    // Not all taken by the kernel: the socket holds the scratch now. The next
+    // one is as large (reads of this size come in a row; growing it again
+    // from INITIAL copies).
+    this.scratch = Buffer.allocUnsafeSlow(scratch.length)
+    return scratch.length - n
   }
 
   /** The connection closed without a graceful end: what it gathered is not sent. */

@@ -14,6 +14,8 @@ const END_GRACE_MS = 2_000
 
 export class TcpConnection extends StreamConnection {
   private paused = false
+  /** Bytes of a reply batch's scratch the socket holds beyond what it counts (reply-batch.ts); gone once its queue is empty. */
+  private held = 0
   private peerError: Error | undefined
 
   constructor(
@@ -59,8 +61,9 @@ export class TcpConnection extends StreamConnection {
     } finally {
       if (batching) {
         replyBatch.owner = null
-        replyBatch.flush(socket)
-        if (socket.writableLength > OUTBOUND_CHECK_BYTES) this.host.outboundGrew()
+        const held = replyBatch.flush(socket)
+        if (held > 0) this.held = held
+        if (this.unsent > OUTBOUND_CHECK_BYTES) this.host.outboundGrew()
       }
     }
     if (decoder.pending > 0 && !this.paused) {
@@ -77,7 +80,9 @@ export class TcpConnection extends StreamConnection {
 
   /** Bytes written and not yet taken by the kernel, with the replies gathered for this read. */
   override get unsent(): number {
-    return replyBatch.owner === this ? this.socket.writableLength + replyBatch.bytes : this.socket.writableLength
+    const queued = this.socket.writableLength
+    if (queued === 0) this.held = 0
+    return replyBatch.owner === this ? queued + this.held + replyBatch.bytes : queued + this.held
   }
 
   protected write(msgId: number, data: Buffer): void {

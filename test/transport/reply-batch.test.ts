@@ -6,7 +6,9 @@ import type net from 'node:net'
 import { describe, expect, it } from 'vitest'
 import { tlvBE, type FrameCodec } from '../../core/wire/codec.ts'
 import type { Request } from '../../core/types.ts'
+import { replyBatch } from '../../core/transport/reply-batch.ts'
 import { useHarness } from '../helpers/server.ts'
+import { until } from '../helpers/until.ts'
 
 const h = useHarness()
 const echo = (req: Request) => void req.reply(req.msgId, req.data)
@@ -127,5 +129,83 @@ describe('replies of one read', () => {
     c.send(4)
     const got = await c.waitFrames(12)
     expect(got.map((f) => [f.data.length, f.data[0], f.data[49_999]])).toEqual(Array.from({ length: 12 }, (_, i) => [50_000, i, i]))
+  })
+})
+
+describe('the scratch buffer and what a socket holds of it', () => {
+  /** A socket stand-in: `keeps` bytes of each write stay queued (the kernel took the rest). */
+  function sink(keeps: (len: number) => number) {
+    const writes: Buffer[] = []
+    let queued = 0
+    return {
+      writes,
+      get writableLength() {
+        return queued
+      },
+      write(chunk: Buffer) {
+        writes.push(chunk)
+        queued += keeps(chunk.length)
+      },
+      drained() {
+        queued = 0
+      },
+    }
+  }
+  const gather = (s: ReturnType<typeof sink>, n: number, size: number) => {
+    for (let i = 0; i < n; i++) replyBatch.add(s, tlvBE, 1, Buffer.alloc(size, i))
+  }
+
+  it('a socket that takes every byte gets the scratch itself each time: no copy, nothing held', () => {
+    const s = sink(() => 0)
+    gather(s, 10, 4096)
+    expect(replyBatch.flush(s)).toBe(0)
+    gather(s, 3, 100)
+    expect(replyBatch.flush(s)).toBe(0)
+    expect(s.writes.map((w) => w.length)).toEqual([10 * 4104, 3 * 108])
+    expect(s.writes[1]!.buffer).toBe(s.writes[0]!.buffer)
+  })
+
+  it('a socket that keeps part of a write holds the whole scratch: flush says how much beyond the bytes, and the next batch has a scratch of its own', () => {
+    const s = sink((len) => len)
+    gather(s, 2, 1000)
+    const held = replyBatch.flush(s)
+    const first = s.writes[0]!
+    expect(held).toBe(first.buffer.byteLength - 2 * 1008)
+    expect(held).toBeGreaterThan(0)
+    // Behind queued bytes: a copy of exactly what was gathered.
+    gather(s, 1, 10)
+    expect(replyBatch.flush(s)).toBe(0)
+    expect(s.writes[1]!.length).toBe(18)
+    expect(s.writes[1]!.buffer).not.toBe(first.buffer)
+    s.drained()
+    gather(s, 1, 10)
+    replyBatch.flush(s)
+    expect(s.writes[2]!.buffer).not.toBe(first.buffer)
+    expect(s.writes[2]!.buffer.byteLength).toBe(first.buffer.byteLength)
+  })
+
+  it("a connection's unsent bytes count the scratch its socket holds, until the socket's queue is empty", async () => {
+    let conn!: { unsent: number; socket: net.Socket }
+    const { tcpPort } = await h.start({ limits: { maxPacketSize: 1 << 20 } }, (s) => {
+      s.route(5, (req) => {
+        for (let i = 0; i < 40; i++) req.reply(5, Buffer.alloc(4000, i))
+      })
+      s.hooks.onConnStart.tap('test', (c) => void (conn = c as unknown as typeof conn))
+    })
+    const c = await h.tcp(tcpPort, { maxPacketSize: 1 << 20 })
+    c.send(5)
+    await c.waitFrames(40)
+    // A client that stops reading: the kernel's buffers fill and the socket keeps what they do not take.
+    c.socket.pause()
+    for (let k = 0; k < 200 && conn.socket.writableLength === 0; k++) {
+      c.send(5)
+      await new Promise((r) => setTimeout(r, 5))
+    }
+    // The first write the kernel did not take whole found the queue empty: it was the scratch itself.
+    expect(conn.socket.writableLength).toBeGreaterThan(0)
+    expect(conn.unsent).toBeGreaterThan(conn.socket.writableLength)
+    c.socket.resume()
+    await until(() => conn.socket.writableLength === 0)
+    expect(conn.unsent).toBe(0)
   })
 })
