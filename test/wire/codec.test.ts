@@ -129,6 +129,31 @@ describe.each([tlvBE, ltvLE])('$name stream decoder', (codec) => {
     }
   })
 
+  it('a read that completes a frame begun in an earlier one copies only that frame: what follows is decoded as views of the read', () => {
+    const big = Buffer.alloc(3000, 7)
+    const stream = encodeAll(codec, [
+      { msgId: 1, data: big },
+      { msgId: 2, data: Buffer.from('second') },
+      { msgId: 3, data: Buffer.from('third') },
+    ])
+    for (const cut of [3, 8, 1000]) {
+      const d = codec.createDecoder(1 << 16)
+      d.push(stream.subarray(0, cut))
+      expect(d.next()).toBe(false)
+      // A read of its own memory, as a socket's is (not from Buffer's shared pool).
+      const read = Buffer.allocUnsafeSlow(stream.length - cut)
+      stream.copy(read, 0, cut)
+      d.push(read)
+      expect(d.next()).toBe(true)
+      expect([d.msgId, d.data.equals(big), d.data.buffer === read.buffer]).toEqual([1, true, false])
+      expect(d.next()).toBe(true)
+      expect([d.msgId, d.data.toString(), d.data.buffer === read.buffer]).toEqual([2, 'second', true])
+      expect(d.next()).toBe(true)
+      expect([d.msgId, d.data.toString(), d.data.buffer === read.buffer]).toEqual([3, 'third', true])
+      expect([d.next(), d.pending]).toEqual([false, 0])
+    }
+  })
+
   it('rejects a declared length above maxPacketSize once the header is in, before the body', () => {
     const header = codec.encode(5, Buffer.alloc(101)).subarray(0, 8)
     const d = codec.createDecoder(100)
