@@ -59,8 +59,9 @@ export abstract class BaseConnection implements Connection {
     return 0
   }
   /**
-   * Bytes this connection's own socket received and sent, for a transport
-   * that has one socket per connection (TCP); UDP counts at its one socket.
+   * Bytes of enet frames this connection received and sent, for a transport
+   * with one stream per connection (server.ts Traffic says what each counts);
+   * UDP counts at its one socket.
    */
   get bytesIn(): number {
     return 0

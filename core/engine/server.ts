@@ -19,11 +19,33 @@ import { TcpTransport } from '../transport/tcp.ts'
 import type { TlsTransport } from '../transport/tls.ts'
 import type { WsTransport } from '../transport/ws.ts'
 import type { TransportHost } from '../transport/context.ts'
+import type { StreamProtocol } from '../transport/stream.ts'
 import { UdpTransport } from '../transport/udp.ts'
 import type { CloseReason, EnetServer, InjectOptions, Middleware, MsgIdSet, Payload, Reply, RouteDefinition, RouteGroup, ServerAddress } from '../types.ts'
 
 /** How soon a queue past OUTBOUND_CHECK_BYTES gets the global outbound budget checked. */
 const OUTBOUND_CHECK_MS = 10
+
+/** Bytes in and out of one transport since listen. */
+export interface Bytes {
+  in: number
+  out: number
+}
+
+/** The transports server.traffic() counts bytes of, each always present. */
+export const TRAFFIC_PROTOCOLS = ['tcp', 'udp', 'ws', 'tls'] as const
+
+/**
+ * What server.traffic() answers. Every transport counts the bytes of enet's
+ * own frames, header included, whatever carries them: TCP's socket counts,
+ * TLS's application bytes (records and the handshake left out), WebSocket's
+ * message payloads (WebSocket frame headers, masks and the upgrade left out),
+ * UDP's datagram payloads. So a message counts the same bytes on TCP, TLS and WebSocket.
+ */
+export interface Traffic extends Record<(typeof TRAFFIC_PROTOCOLS)[number], Bytes> {
+  /** Bytes written to stream connections and not yet taken by the peer's transport. */
+  outboundQueued: number
+}
 
 export interface ServerOptions {
   /** Use this logger instead of creating one from config.log. */
@@ -59,8 +81,8 @@ export class Server implements EnetServer, TransportHost {
   /** A pending check of the global outbound budget (outboundGrew). */
   private outboundCheck: NodeJS.Timeout | undefined = undefined
   private state: 'new' | 'listening' | 'closing' | 'closed' = 'new'
-  /** Bytes of TCP connections that have ended; live ones are read from their sockets (traffic()). */
-  private closedTcp = { in: 0, out: 0 }
+  /** Bytes of stream connections that have ended, by protocol; live ones are read from their connections (traffic()). */
+  private readonly closedBytes: Record<StreamProtocol, Bytes> = { tcp: { in: 0, out: 0 }, ws: { in: 0, out: 0 }, tls: { in: 0, out: 0 } }
   private closing: Promise<void> | null = null
 
   constructor(config: EnetConfig, options: ServerOptions = {}) {
@@ -147,9 +169,10 @@ export class Server implements EnetServer, TransportHost {
   connectionClosed(conn: BaseConnection, reason: CloseReason): void {
     this.manager.remove(conn)
     this.dispatcher.forget(conn)
-    if (conn.protocol === 'tcp') {
-      this.closedTcp.in += conn.bytesIn
-      this.closedTcp.out += conn.bytesOut
+    const closed = this.closedBytes[conn.protocol as StreamProtocol] as Bytes | undefined
+    if (closed !== undefined) {
+      closed.in += conn.bytesIn
+      closed.out += conn.bytesOut
     }
     const counter = CLOSE_COUNTERS[reason]
     if (counter) this.counters[counter]++
@@ -197,16 +220,18 @@ export class Server implements EnetServer, TransportHost {
   }
 
   /** Bytes in and out per transport since listen, and what waits unsent now: summed when asked, not per message. */
-  traffic(): { tcp: { in: number; out: number }; udp: { in: number; out: number }; outboundQueued: number } {
-    const tcp = { ...this.closedTcp }
+  traffic(): Traffic {
+    const { tcp, ws, tls } = this.closedBytes
+    const live: Record<StreamProtocol, Bytes> = { tcp: { ...tcp }, ws: { ...ws }, tls: { ...tls } }
     let outboundQueued = 0
     for (const conn of this.manager) {
-      if (conn.protocol !== 'tcp') continue
-      tcp.in += conn.bytesIn
-      tcp.out += conn.bytesOut
       outboundQueued += conn.unsent
+      const bytes = live[conn.protocol as StreamProtocol] as Bytes | undefined
+      if (bytes === undefined) continue
+      bytes.in += conn.bytesIn
+      bytes.out += conn.bytesOut
     }
-    return { tcp, udp: { in: this.udp?.bytesIn ?? 0, out: this.udp?.bytesOut ?? 0 }, outboundQueued }
+    return { tcp: live.tcp, udp: { in: this.udp?.bytesIn ?? 0, out: this.udp?.bytesOut ?? 0 }, ws: live.ws, tls: live.tls, outboundQueued }
   }
 
   /** One timer for every deadline that needs no precision finer than its period: idle peers and half-sent frames. */

@@ -92,7 +92,12 @@ export class TcpConnection extends StreamConnection {
     if (socket.writableLength > OUTBOUND_CHECK_BYTES) this.host.outboundGrew()
   }
 
-  /** Read from the socket's own counts when asked (metrics), so the data path counts nothing. */
+  /**
+   * Read from the socket's own counts when asked (metrics), so the data path
+   * counts nothing. Under TLS the socket is the TLSSocket, whose counts are
+   * the application bytes: a 100-byte write read as 100 there, 551 on the
+   * TCP socket under it (records and the handshake).
+   */
   override get bytesIn(): number {
     return this.socket.bytesRead
   }

@@ -44,6 +44,13 @@ export class WsConnection extends StreamConnection {
   /** Messages ws had parsed already when reading paused; taken first when room comes back. */
   private held: Buffer[] = []
   private peerError: Error | undefined
+  /**
+   * Message payloads in and out: the enet frames, as TCP counts them. The
+   * socket's own counts would add WebSocket frame headers, masks, control
+   * frames and the upgrade, so a message would cost more bytes here than on TCP.
+   */
+  private received = 0
+  private sent = 0
 
   constructor(
     private readonly ws: WebSocket,
@@ -76,6 +83,7 @@ export class WsConnection extends StreamConnection {
 
   private message(data: Buffer, isBinary: boolean): void {
     this.partialSince = 0
+    this.received += data.length
     if (this.closed || this.closingFor !== null) return
     if (!isBinary) {
       this.host.rlog.warn('text-message', { conn: this.id, protocol: 'ws', remote: remoteText(this.remote) }, 'closing connection: text WebSocket message; send one binary frame per message')
@@ -134,8 +142,18 @@ export class WsConnection extends StreamConnection {
     return this.ws.bufferedAmount
   }
 
+  override get bytesIn(): number {
+    return this.received
+  }
+
+  override get bytesOut(): number {
+    return this.sent
+  }
+
   protected write(msgId: number, data: Buffer): void {
-    this.ws.send(this.codec.encode(msgId, data), { binary: true })
+    const frame = this.codec.encode(msgId, data)
+    this.sent += frame.length
+    this.ws.send(frame, { binary: true })
     if (this.ws.bufferedAmount > OUTBOUND_CHECK_BYTES) this.host.outboundGrew()
   }
 

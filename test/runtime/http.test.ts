@@ -7,6 +7,7 @@ import { resolveConfig, withHttpToken } from '../../core/config.ts'
 import net from 'node:net'
 import { MAX_SUBSCRIBERS } from '../../core/runtime/http/feed.ts'
 import { MAX_SOCKETS } from '../../core/runtime/http/listener.ts'
+import { useCerts } from '../helpers/certs.ts'
 import { createProject, echoPlugin, type Project } from '../helpers/project.ts'
 import { events, get, type EventStream } from '../helpers/http.ts'
 import { parseProm } from '../helpers/prom.ts'
@@ -15,6 +16,7 @@ import { parseBlocks } from '../docs/blocks.ts'
 
 const PLUGINS = fileURLToPath(new URL('../../plugins', import.meta.url))
 const TOKEN = 'a-token-of-some-length'
+const certs = useCerts()
 
 const open: Array<{ close(): unknown }> = []
 let project: Project | undefined
@@ -24,8 +26,8 @@ afterEach(async () => {
   project = undefined
 })
 
-async function start(files: Record<string, string> = {}, http: Record<string, unknown> = {}, dirs = ['plugins']): Promise<{ p: Project; port: number }> {
-  project = await createProject(files, { flags: { admin: { socket: false }, http: { host: '127.0.0.1', port: 0, ...http }, plugins: { dirs } } })
+async function start(files: Record<string, string> = {}, http: Record<string, unknown> = {}, dirs = ['plugins'], flags: Record<string, unknown> = {}): Promise<{ p: Project; port: number }> {
+  project = await createProject(files, { flags: { admin: { socket: false }, http: { host: '127.0.0.1', port: 0, ...http }, plugins: { dirs }, ...flags } })
   return { p: project, port: project.app.observatory!.address()!.port }
 }
 
@@ -122,6 +124,51 @@ describe('GET /metrics', () => {
     expect(after.value('enet_received_bytes_total', { protocol: 'tcp' })).toBe(m.value('enet_received_bytes_total', { protocol: 'tcp' }))
     expect(after.value('enet_plugin_version', { plugin: 'echo' })).toBe(2)
     expect(after.value('enet_plugin_reloads_total', { plugin: 'echo', outcome: 'reloaded' })).toBe(1)
+  })
+
+  it('counts the frame bytes of WebSocket and TLS connections under their own protocol, in the dashboard totals too, and keeps them once closed', async () => {
+    const cert = certs.make('metrics')
+    const { p, port } = await start({ 'plugins/echo/index.ts': echoPlugin('v1') }, {}, ['plugins'], {
+      ws: { host: '127.0.0.1', port: 0 },
+      tls: { host: '127.0.0.1', port: 0, cert: cert.cert, key: cert.key },
+    })
+    const feed = await events(port)
+    open.push(feed)
+    const a = p.app.server.address()
+    const ws = connect(`ws://127.0.0.1:${a.ws!.port}/`, { reconnect: false })
+    const tls = connect(`tls://127.0.0.1:${a.tls!.port}`, { reconnect: false, tls: { ca: cert.pem } })
+    open.push(ws, tls)
+    for (let i = 0; i < 3; i++) expect((await ws.request(1, `hi${i}`, { timeoutMs: 2_000 })).data.toString()).toBe(`v1:hi${i}`)
+    for (let i = 0; i < 2; i++) expect((await tls.request(1, `tls${i}`, { timeoutMs: 2_000 })).data.toString()).toBe(`v1:tls${i}`)
+
+    // The enet frames (8-byte header + data), as TCP counts them: no WebSocket framing, no TLS records or handshake.
+    const wsIn = 3 * (8 + 3)
+    const wsOut = 3 * (8 + 6)
+    const tlsIn = 2 * (8 + 4)
+    const tlsOut = 2 * (8 + 7)
+    const m = await scrape(port)
+    expect(m.value('enet_received_bytes_total', { protocol: 'ws' })).toBe(wsIn)
+    expect(m.value('enet_sent_bytes_total', { protocol: 'ws' })).toBe(wsOut)
+    expect(m.value('enet_received_bytes_total', { protocol: 'tls' })).toBe(tlsIn)
+    expect(m.value('enet_sent_bytes_total', { protocol: 'tls' })).toBe(tlsOut)
+    expect(m.value('enet_received_bytes_total', { protocol: 'tcp' })).toBe(0)
+    expect(m.value('enet_sent_bytes_total', { protocol: 'tcp' })).toBe(0)
+    expect(JSON.parse((await get(port, '/status')).body).traffic).toMatchObject({ ws: { in: wsIn, out: wsOut }, tls: { in: tlsIn, out: tlsOut }, tcp: { in: 0, out: 0 } })
+    // The dashboard's samples are differences of totals(): over every sample they add up to these bytes.
+    const sum = (k: 'bytesIn' | 'bytesOut') =>
+      feed.events.flatMap((e) => (e.event === 'hello' ? e.data.samples : e.data.sample ? [e.data.sample] : [])).reduce((n: number, s: Record<string, number>) => n + s[k]!, 0)
+    await until(() => sum('bytesIn') === wsIn + tlsIn && sum('bytesOut') === wsOut + tlsOut, 5_000, 'dashboard samples adding up to the ws and tls bytes')
+
+    await ws.close()
+    await tls.close()
+    await until(() => p.app.server.manager.streamCount === 0)
+    const after = await scrape(port)
+    expect(after.value('enet_connections_closed_total', { protocol: 'ws', reason: 'peer-closed' })).toBe(1)
+    expect(after.value('enet_connections_closed_total', { protocol: 'tls', reason: 'peer-closed' })).toBe(1)
+    for (const [protocol, inb, outb] of [['ws', wsIn, wsOut], ['tls', tlsIn, tlsOut]] as const) {
+      expect(after.value('enet_received_bytes_total', { protocol })).toBe(inb)
+      expect(after.value('enet_sent_bytes_total', { protocol })).toBe(outb)
+    }
   })
 
   it('times one synchronous request in 64 and counts every one, across a reload of the route', async () => {

@@ -1,5 +1,6 @@
 // The primary's admin socket: `enet plugins`, `enet reload` and `enet status`
 // ask every worker (each answers as a single server would) and show them all.
+import { TRAFFIC_PROTOCOLS, type Traffic } from '../../engine/server.ts'
 import type { AdminResponder } from '../admin.ts'
 import type { Status } from '../status.ts'
 import type { ClusterPrimary, WorkerAnswer } from './primary.ts'
@@ -36,14 +37,14 @@ export function clusterStatus(primary: ClusterPrimary, answers: WorkerAnswer<Rec
   const workers: WorkerStatus[] = answers.map((a) => (a.ok ? { worker: a.worker, pid: a.pid, ...strip(a.data) } : { worker: a.worker, pid: a.pid, error: a.error }))
   const counters: Record<string, number> = {}
   const byProtocol: Status['connectionsByProtocol'] = { tcp: 0, udp: 0 }
-  const traffic = { tcp: { in: 0, out: 0 }, udp: { in: 0, out: 0 }, outboundQueued: 0 }
+  const traffic: Traffic = { tcp: { in: 0, out: 0 }, udp: { in: 0, out: 0 }, ws: { in: 0, out: 0 }, tls: { in: 0, out: 0 }, outboundQueued: 0 }
   let connections = 0
   for (const w of workers) {
     connections += w.connections ?? 0
     for (const [p, n] of Object.entries(w.connectionsByProtocol ?? {})) byProtocol[p] = (byProtocol[p] ?? 0) + n
     for (const [k, v] of Object.entries(w.counters ?? {})) counters[k] = (counters[k] ?? 0) + v
     if (w.traffic) {
-      for (const p of ['tcp', 'udp'] as const) for (const d of ['in', 'out'] as const) traffic[p][d] += w.traffic[p][d]
+      for (const p of TRAFFIC_PROTOCOLS) for (const d of ['in', 'out'] as const) traffic[p][d] += w.traffic[p][d]
       traffic.outboundQueued += w.traffic.outboundQueued
     }
   }

@@ -134,7 +134,7 @@ function render() {
     ["p50 / p99", last.p50Ms == null ? "-" : num(last.p50Ms) + " / " + num(last.p99Ms) + " ms", "handler time"],
     ["drops/s", num(Object.values(last.drops || {}).reduce(function (a, b) { return a + b; }, 0)), "see below"],
     ["in / out", last.bytesIn == null ? "-" : bytes(last.bytesIn) + " / " + bytes(last.bytesOut), "per second"],
-    ["outbound queued", bytes(s.traffic ? s.traffic.outboundQueued : 0), "unsent TCP bytes"],
+    ["outbound queued", bytes(s.traffic ? s.traffic.outboundQueued : 0), "unsent to peers"],
   ];
   document.getElementById("cards").replaceChildren.apply(document.getElementById("cards"), cards.map(function (c) {
     return el("div", { class: "card", "data-card": c[0] }, [el("div", { class: "v" }, [String(c[1])]), el("div", { class: "k" }, [c[0] + " · " + c[2]])]);

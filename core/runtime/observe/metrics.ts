@@ -3,7 +3,7 @@
 // server.counters, the connection manager, socket byte counts, the plugin
 // host. Only requests are counted as they happen (RequestStats).
 import { Counter, Histogram, Registry } from 'prom-client'
-import type { Server } from '../../engine/server.ts'
+import { TRAFFIC_PROTOCOLS, type Server } from '../../engine/server.ts'
 import type { PluginHost } from '../plugin/host.ts'
 import type { DeclaredMetric } from '../plugin/metrics.ts'
 import { connectionsByProtocol } from '../status.ts'
@@ -76,9 +76,9 @@ export class ServerMetrics extends Registry {
         return out
       }),
       computed('enet_request_duration_seconds', 'Time from the start of a handler to its end, by msgId.', 'histogram', () => this.durations()),
-      computed('enet_received_bytes_total', 'Bytes received, frame headers included, by protocol.', 'counter', () => this.bytes('in')),
-      computed('enet_sent_bytes_total', 'Bytes sent, frame headers included, by protocol.', 'counter', () => this.bytes('out')),
-      computed('enet_outbound_queued_bytes', 'Bytes written to TCP connections and not yet taken by the kernel.', 'gauge', () => [{ labels: {}, value: server.traffic().outboundQueued }]),
+      computed('enet_received_bytes_total', 'Bytes of enet frames received, frame headers included, by protocol (TLS records and WebSocket framing not counted).', 'counter', () => this.bytes('in')),
+      computed('enet_sent_bytes_total', 'Bytes of enet frames sent, frame headers included, by protocol (TLS records and WebSocket framing not counted).', 'counter', () => this.bytes('out')),
+      computed('enet_outbound_queued_bytes', 'Bytes written to TCP, TLS and WebSocket connections and not yet taken by the peer.', 'gauge', () => [{ labels: {}, value: server.traffic().outboundQueued }]),
       computed('enet_server_events_total', 'Other server counters, by name.', 'counter', () =>
         Object.entries(c)
           .filter(([k]) => !MAPPED.test(k))
@@ -104,7 +104,7 @@ export class ServerMetrics extends Registry {
 
   private bytes(dir: 'in' | 'out'): Sample[] {
     const t = this.server.traffic()
-    return [{ labels: { protocol: 'tcp' }, value: t.tcp[dir] }, { labels: { protocol: 'udp' }, value: t.udp[dir] }]
+    return TRAFFIC_PROTOCOLS.map((protocol) => ({ labels: { protocol }, value: t[protocol][dir] }))
   }
 
   private durations(): Sample[] {

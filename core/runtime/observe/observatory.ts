@@ -1,7 +1,7 @@
 // Metrics, status and the live feed of one server, and the HTTP listener
 // that serves them. Made only when `http` is configured: without it no tap is
 // added and prom-client is never loaded.
-import type { Server } from '../../engine/server.ts'
+import { TRAFFIC_PROTOCOLS, type Server } from '../../engine/server.ts'
 import { HttpListener, type HttpOptions } from '../http/listener.ts'
 import { Feed, type Totals } from '../http/feed.ts'
 import type { PluginHost } from '../plugin/host.ts'
@@ -33,7 +33,13 @@ export class Observatory {
     const drops: Record<string, number> = {}
     for (const [k, v] of Object.entries(c)) if (k.startsWith('drop.')) drops[k.slice(5)] = v
     const r = this.stats.totals()
-    return { messages: c.requests ?? 0, failed: r.failed, buckets: [...r.buckets], drops, bytesIn: t.tcp.in + t.udp.in, bytesOut: t.tcp.out + t.udp.out }
+    let bytesIn = 0
+    let bytesOut = 0
+    for (const p of TRAFFIC_PROTOCOLS) {
+      bytesIn += t[p].in
+      bytesOut += t[p].out
+    }
+    return { messages: c.requests ?? 0, failed: r.failed, buckets: [...r.buckets], drops, bytesIn, bytesOut }
   }
 
   status(): Status {
