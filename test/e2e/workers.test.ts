@@ -102,6 +102,13 @@ describe('enet start --workers 2', () => {
     cleanups.push(() => feed.close())
     await until(() => feed.events.some((e) => e.event === 'hello'), 10_000, 'the feed hello')
     expect(feed.events[0]!.data.status).toMatchObject({ connections: 6, workers: [{ worker: 0 }, { worker: 1 }] })
+    // The samples are differences of the workers' totals, which they give when the primary asks: once a
+    // sampled tick came, the requests sent after it add up over the next ones, from both workers.
+    await until(() => feed.events.some((e) => e.event === 'tick' && e.data.sample), 10_000, 'a sampled tick')
+    const from = feed.events.length
+    await Promise.all(clients.map((c) => c.request(30, '0', 5_000)))
+    const sampled = (k: 'messages' | 'bytesIn') => feed.events.slice(from).reduce((n, e) => n + (e.event === 'tick' && e.data.sample ? e.data.sample[k] : 0), 0)
+    await until(() => sampled('messages') === 6 && sampled('bytesIn') === 6 * (8 + 1), 10_000, 'samples counting the 6 requests sent to both workers')
   })
 
   it('shares the TCP port across both workers, UDP replies from the listening port, status and plugins show both workers', async () => {

@@ -332,7 +332,28 @@ describe('auth and limits', () => {
     await p.app.plugins.reload('echo')
     await until(() => first.events.some((e) => e.event === 'tick' && e.data.status.plugins.echo.version === 2), 3_000, 'a tick with echo v2')
     for (const s of streams.splice(1)) s.close()
-    await until(() => p.app.observatory!.feed.subscribers === 1)
+    await until(() => p.app.observatory!.feed!.subscribers === 1)
+  })
+})
+
+describe('a server that does not serve http itself (a --workers worker)', () => {
+  it('keeps no sampler of its own; its metrics, totals and status are read when the primary asks', async () => {
+    project = await createProject({ 'plugins/echo/index.ts': echoPlugin('v1') }, { flags: { admin: { socket: false }, http: { host: '127.0.0.1', port: 0 } }, serveHttp: false })
+    const o = project.app.observatory!
+    expect(o.address()).toBeUndefined()
+    expect(o.feed).toBeNull()
+    const tcp = await client(project, 'tcp')
+    await tcp.request(1, 'x', { timeoutMs: 2_000 })
+    // What core/cli/workers.ts answers the primary's 'metrics' and 'feed' requests with.
+    const requests = (await o.metrics.getMetricsAsJSON()).find((m) => m.name === 'enet_requests_total')!
+    expect(requests.values).toContainEqual({ labels: { msg_id: 1, outcome: 'ok' }, value: 1 })
+    expect(o.totals()).toMatchObject({ messages: 1, bytesIn: 8 + 1, bytesOut: 8 + 4 })
+    expect(project.app.status()).toMatchObject({ connections: 1, counters: { requests: 1 } })
+    // A plugin event finds no feed to poke, and its taps run clean.
+    project.write('plugins/echo/index.ts', echoPlugin('v2'))
+    await project.app.plugins.reload('echo')
+    expect((await tcp.request(1, 'y', { timeoutMs: 2_000 })).data.toString()).toBe('v2:y')
+    expect(project.logs.find('onPluginEvent tap threw')).toEqual([])
   })
 })
 

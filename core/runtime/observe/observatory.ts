@@ -12,7 +12,12 @@ import { RequestStats } from './request-stats.ts'
 export class Observatory {
   readonly stats: RequestStats
   readonly metrics: ServerMetrics
-  readonly feed: Feed
+  /**
+   * The dashboard's sampler, made when this server's own listener opens. A
+   * worker of --workers has none: the primary's feed asks it for totals() and
+   * status() each second, so a sampler here would snapshot for nobody.
+   */
+  feed: Feed | null = null
   private listener: HttpListener | null = null
   private bound: { host: string; port: number } | undefined = undefined
 
@@ -22,8 +27,7 @@ export class Observatory {
   ) {
     this.stats = new RequestStats(server)
     this.metrics = new ServerMetrics(server, this.stats, plugins)
-    this.feed = new Feed({ read: async () => ({ status: this.status(), totals: this.totals() }) })
-    server.hooks.onPluginEvent.tap('enet:feed', () => this.feed.poke())
+    server.hooks.onPluginEvent.tap('enet:feed', () => this.feed?.poke())
   }
 
   /** What the dashboard's samples are differences of; under --workers the primary adds up every worker's. */
@@ -52,11 +56,12 @@ export class Observatory {
   }
 
   async listen(opts: HttpOptions): Promise<{ host: string; port: number }> {
+    const feed = (this.feed = new Feed({ read: async () => ({ status: this.status(), totals: this.totals() }) }))
     this.listener = new HttpListener(opts, {
       log: this.server.log,
       metrics: async () => ({ text: await this.metrics.metrics(), contentType: this.metrics.contentType }),
       status: () => this.status(),
-      feed: this.feed,
+      feed,
     })
     this.bound = await this.listener.listen()
     this.server.log.info({ http: this.bound }, 'http listening')
@@ -64,7 +69,7 @@ export class Observatory {
   }
 
   async close(): Promise<void> {
-    this.feed.close()
+    this.feed?.close()
     await this.listener?.close()
   }
 }
