@@ -5,8 +5,11 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { connect, type Client } from '../../core/client/index.ts'
 import { resolveConfig, withHttpToken } from '../../core/config.ts'
 import net from 'node:net'
-import { MAX_SUBSCRIBERS } from '../../core/runtime/http/feed.ts'
-import { MAX_SOCKETS } from '../../core/runtime/http/listener.ts'
+import pino from 'pino'
+import { Feed, MAX_SUBSCRIBERS, MAX_UNREAD_BYTES, type FeedSource, type Totals } from '../../core/runtime/http/feed.ts'
+import { HttpListener, MAX_SOCKETS, REQUEST_TIMEOUT_MS } from '../../core/runtime/http/listener.ts'
+import type { Status } from '../../core/runtime/status.ts'
+import { logSink } from '../helpers/logs.ts'
 import { useCerts } from '../helpers/certs.ts'
 import { createProject, echoPlugin, type Project } from '../helpers/project.ts'
 import { events, get, type EventStream } from '../helpers/http.ts'
@@ -37,6 +40,29 @@ async function client(p: Project, protocol: 'tcp' | 'udp'): Promise<Client> {
   open.push(c)
   await c.ready()
   return c
+}
+
+/** The listener alone over a feed of the test's making, for its own limits; the feed ticks only when poked. */
+async function bare(status: Record<string, unknown>, requestTimeoutMs?: number) {
+  const logs = logSink()
+  const log = pino({}, logs)
+  const totals: Totals = { messages: 0, failed: 0, buckets: [], drops: {}, bytesIn: 0, bytesOut: 0 }
+  const read: FeedSource['read'] = async () => ({ status: status as unknown as Status, totals })
+  const feed = new Feed({ read }, log, 3_600_000)
+  const listener = new HttpListener({ host: '127.0.0.1', port: 0 }, { log, feed, status: async () => (await read()).status, metrics: async () => ({ text: '', contentType: 'text/plain' }) }, requestTimeoutMs)
+  open.push({ close: () => feed.close() }, { close: () => listener.close() })
+  return { port: (await listener.listen()).port, feed, logs }
+}
+
+/** A raw socket to the listener that records what it receives and when (since `t0`) it closed. */
+function rawSocket(port: number, t0: number) {
+  const socket = net.connect(port, '127.0.0.1')
+  socket.on('error', () => {})
+  open.push({ close: () => socket.destroy() })
+  let received = ''
+  socket.on('data', (d) => (received += d.toString('latin1')))
+  const closed = new Promise<{ ms: number; received: string }>((resolve) => socket.on('close', () => resolve({ ms: performance.now() - t0, received })))
+  return { socket, closed }
 }
 
 const scrape = async (port: number, headers: Record<string, string> = {}) => {
@@ -315,6 +341,67 @@ describe('auth and limits', () => {
     const reply = new Promise<string>((resolve) => held.once('data', (d) => resolve(d.toString('latin1'))))
     held.write(`GET /status HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nconnection: close\r\n\r\n`)
     expect(await reply).toMatch(/^HTTP\/1\.1 200/)
+  })
+
+  it(`a request must arrive whole within the request timeout (${REQUEST_TIMEOUT_MS / 1000} s): a half-sent one, trickling or silent, gets 408 and is closed; another socket is served`, async () => {
+    const timeoutMs = 400
+    const { port } = await bare({ name: 'bare' }, timeoutMs)
+    // Before connecting: the server starts each socket's clock after this, so no close can come sooner than timeoutMs after it.
+    const t0 = performance.now()
+    const slow = rawSocket(port, t0)
+    slow.socket.write(`GET /status HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\n`)
+    const silent = rawSocket(port, t0)
+    // Slowloris: a header line now and then never completes the request, and never extends its time.
+    let n = 0
+    const trickle = setInterval(() => slow.socket.write(`x-slow-${n++}: 1\r\n`), timeoutMs / 8)
+    try {
+      const served = await get(port, '/status')
+      expect(served.status).toBe(200)
+      expect(JSON.parse(served.body)).toEqual({ name: 'bare' })
+      for (const { closed } of [slow, silent]) {
+        const { ms, received } = await closed
+        expect(received).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/)
+        // A lower bound only: a loaded machine can delay the close, never bring it forward.
+        expect(ms).toBeGreaterThanOrEqual(timeoutMs)
+      }
+    } finally {
+      clearInterval(trickle)
+    }
+  })
+
+  it(`/events: a subscriber that leaves over ${MAX_UNREAD_BYTES / 1024 / 1024} MiB unread is dropped with a warning; one that reads keeps receiving`, async () => {
+    // A 256 KiB snapshot per event fills the kernel's buffers and then the limit in a few dozen events.
+    const { port, feed, logs } = await bare({ name: 'bare', padding: 'x'.repeat(256 * 1024) })
+    const reader = await events(port)
+    open.push(reader)
+    await until(() => feed.subscribers === 1)
+    const stalled = rawSocket(port, performance.now())
+    stalled.socket.write(`GET /events HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\n\r\n`)
+    // It reads the response head and stops reading: the socket's window closes once the kernel's buffers are full.
+    await new Promise<void>((resolve) => stalled.socket.once('data', () => resolve(void stalled.socket.pause())))
+    await until(() => feed.subscribers === 2)
+    let sent = 0
+    while (feed.subscribers === 2) {
+      const seen = reader.events.length
+      feed.poke()
+      await until(() => reader.events.length > seen, 5_000, 'the reader receiving the snapshot')
+      // 200 × 256 KiB: far past what loopback buffers hold.
+      if (++sent > 200) throw new Error('the stalled subscriber was never dropped')
+    }
+    const dropped = logs.find('dashboard subscriber dropped')
+    expect(dropped).toHaveLength(1)
+    expect(dropped[0]).toMatchObject({ remote: `127.0.0.1:${stalled.socket.localPort}`, limit: MAX_UNREAD_BYTES })
+    expect(dropped[0]!.unread).toBeGreaterThan(MAX_UNREAD_BYTES)
+    // The reader still receives every event.
+    const seen = reader.events.length
+    feed.poke()
+    await until(() => reader.events.length === seen + 1)
+    expect(reader.events.at(-1)).toMatchObject({ event: 'tick', data: { status: { name: 'bare' } } })
+    expect(feed.subscribers).toBe(1)
+    // The dropped one was closed: reading again, it gets what the kernel still held, then its end.
+    stalled.socket.resume()
+    const { received } = await stalled.closed
+    expect(received).toMatch(/^HTTP\/1\.1 200 /)
   })
 
   it(`/events: history and a snapshot at once, a tick after a plugin event; subscriber ${MAX_SUBSCRIBERS + 1} is answered 503`, async () => {

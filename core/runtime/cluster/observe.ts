@@ -22,14 +22,13 @@ export interface ClusterHttp {
 export async function openClusterHttp(primary: ClusterPrimary, opts: HttpOptions, log: Logger): Promise<ClusterHttp> {
   let address: { host: string; port: number } | undefined
   const status = async () => clusterStatus(primary, await primary.requestAll<Record<string, unknown>>('admin', { cmd: 'status' }), address) as Status
-  const feed = new Feed({
-    read: async () => {
-      const answers = await primary.requestAll<{ status: Record<string, unknown>; totals: Totals } | null>('feed')
-      const statuses = answers.map((a) => ({ ...a, data: a.data?.status }))
-      const totals = answers.flatMap((a) => (a.ok && a.data ? [a.data.totals] : []))
-      return { status: clusterStatus(primary, statuses, address) as Status, totals: sumTotals(totals) }
-    },
-  })
+  const read = async () => {
+    const answers = await primary.requestAll<{ status: Record<string, unknown>; totals: Totals } | null>('feed')
+    const statuses = answers.map((a) => ({ ...a, data: a.data?.status }))
+    const totals = answers.flatMap((a) => (a.ok && a.data ? [a.data.totals] : []))
+    return { status: clusterStatus(primary, statuses, address) as Status, totals: sumTotals(totals) }
+  }
+  const feed = new Feed({ read }, log)
   const listener = new HttpListener(opts, {
     log,
     status,

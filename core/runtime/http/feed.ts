@@ -5,6 +5,7 @@
 // waiting. What it reads comes from a FeedSource: one server's, or under
 // --workers the primary's sum over every worker.
 import type { ServerResponse } from 'node:http'
+import type { Logger } from 'pino'
 import type { Status } from '../status.ts'
 import { quantile } from '../observe/request-stats.ts'
 
@@ -72,6 +73,7 @@ export class Feed {
 
   constructor(
     private readonly source: FeedSource,
+    private readonly log: Logger,
     periodMs = 1_000,
   ) {
     void this.tick()
@@ -135,6 +137,8 @@ export class Feed {
     for (const res of this.clients) {
       if (res.writableLength > MAX_UNREAD_BYTES) {
         this.clients.delete(res)
+        const remote = res.socket ? `${res.socket.remoteAddress}:${res.socket.remotePort}` : undefined
+        this.log.warn({ remote, unread: res.writableLength, limit: MAX_UNREAD_BYTES }, 'dashboard subscriber dropped: it left too many events unread')
         res.destroy()
       } else {
         res.write(frame)

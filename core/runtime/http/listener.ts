@@ -30,7 +30,7 @@ export interface HttpRoutes {
 }
 
 /** A request must arrive whole within this (slowloris on the admin port). */
-const REQUEST_TIMEOUT_MS = 10_000
+export const REQUEST_TIMEOUT_MS = 10_000
 /** Sockets at once; past it Node closes new ones at accept. */
 export const MAX_SOCKETS = 64
 
@@ -54,11 +54,21 @@ export class HttpListener {
   constructor(
     private readonly opts: HttpOptions,
     private readonly routes: HttpRoutes,
+    /** REQUEST_TIMEOUT_MS unless a test asks for less. */
+    requestTimeoutMs = REQUEST_TIMEOUT_MS,
   ) {
     this.token = opts.token === undefined ? null : digest(opts.token)
-    this.server = http.createServer((req, res) => void this.handle(req, res))
-    this.server.requestTimeout = REQUEST_TIMEOUT_MS
-    this.server.headersTimeout = REQUEST_TIMEOUT_MS
+    this.server = http.createServer(
+      {
+        requestTimeout: requestTimeoutMs,
+        headersTimeout: requestTimeoutMs,
+        // Node looks for expired requests every connectionsCheckingInterval, 30 s
+        // by default: a half-sent request under a 1 s timeout was closed at 30 s
+        // (measured, Node 20). Looking ten times per timeout closes it within 1.1× of it.
+        connectionsCheckingInterval: requestTimeoutMs / 10,
+      },
+      (req, res) => void this.handle(req, res),
+    )
     this.server.maxConnections = MAX_SOCKETS
     this.server.on('error', (err) => routes.log.error({ err }, 'http listener error'))
   }

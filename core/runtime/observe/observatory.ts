@@ -56,7 +56,7 @@ export class Observatory {
   }
 
   async listen(opts: HttpOptions): Promise<{ host: string; port: number }> {
-    const feed = (this.feed = new Feed({ read: async () => ({ status: this.status(), totals: this.totals() }) }))
+    const feed = (this.feed = new Feed({ read: async () => ({ status: this.status(), totals: this.totals() }) }, this.server.log))
     this.listener = new HttpListener(opts, {
       log: this.server.log,
       metrics: async () => ({ text: await this.metrics.metrics(), contentType: this.metrics.contentType }),
