@@ -181,7 +181,10 @@ export class WsTransport {
   ) {
     // An upgrade request that never finishes its headers is a slowloris too.
     const ms = host.config.limits.frameTimeoutMs
-    this.http = http.createServer({ headersTimeout: ms, requestTimeout: ms }, (_req, res) => {
+    // Node looks for expired requests every connectionsCheckingInterval (30 s
+    // by default): a half-sent upgrade lived up to ms + 30 s.
+    const check = Math.max(10, Math.floor(ms / 10))
+    this.http = http.createServer({ headersTimeout: ms, requestTimeout: ms, connectionsCheckingInterval: check }, (_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain', connection: 'close', upgrade: 'websocket' })
       res.end('enet: this port speaks WebSocket only\n')
     })

@@ -2,7 +2,7 @@
 // the same dispatch, limits, hooks and plugins as TCP; refused input closes
 // with the WebSocket close code that says why.
 import http from 'node:http'
-import type net from 'node:net'
+import net from 'node:net'
 import { describe, expect, it } from 'vitest'
 import { connect } from '../../core/client/index.ts'
 import type { StreamConnection } from '../../core/transport/stream.ts'
@@ -173,6 +173,22 @@ describe('WebSocket transport', () => {
     expect((await c.request(1, 'on path')).data.toString()).toBe('on path')
     const status = await new Promise<number>((resolve, reject) => http.get(`http://127.0.0.1:${port}/enet`, (res) => resolve(res.statusCode!)).on('error', reject))
     expect(status).toBe(426)
+  })
+
+  it('an upgrade request whose headers never finish is closed after frameTimeoutMs; a whole one is served', async () => {
+    const { port, url } = await startWs({ limits: { frameTimeoutMs: 300 } }, (s) => s.route(1, echo))
+    const half = net.connect(port, '127.0.0.1')
+    h.onCleanup(() => half.destroy())
+    await new Promise<void>((resolve) => half.once('connect', () => resolve()))
+    const t0 = performance.now()
+    half.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n')
+    const closed = new Promise<number>((resolve) => half.once('close', () => resolve(performance.now() - t0)))
+    half.resume()
+    const c = client(url)
+    expect((await c.request(1, 'whole')).data.toString()).toBe('whole')
+    // No sooner than the timeout (a lower bound only: a loaded machine cannot break it); without a
+    // check interval under the timeout it would take Node's default 30 s and this test would time out.
+    expect(await closed).toBeGreaterThanOrEqual(290)
   })
 
   it('maxConnPerIp counts TCP and WebSocket connections together; a refused upgrade gets 503', async () => {
