@@ -87,7 +87,7 @@ if (runIndex) {
 }
 if (runReload && process.exitCode !== 130) {
   const t0 = performance.now()
-  const c = await run('reload', ['--expose-gc'], RELOAD, quick ? ['--quick'] : [])
+  const c = await run('reload', [], RELOAD, quick ? ['--quick'] : [])
   timings.push(`reload ${((performance.now() - t0) / 1000).toFixed(1)} s (exit ${c})`)
   code ||= c
 }
