@@ -1,6 +1,6 @@
 // npm run bench [-- FLAGS]: both benchmarks with the same flags, one after the other.
 //   1. bench/index.ts  enet vs a plain Node echo (throughput, latency, idle memory)
-//   2. bench/reload.ts reload figures, in a child started with --expose-gc
+//   2. bench/reload.ts reload figures (it runs the compiled bench/reload-run.ts under node --expose-gc)
 //
 // Flags: --quick reaches both parts. --only picks scenarios of part 1 and,
 // with the name `reload`, part 2: `--only tcp64` runs tcp64 alone,
@@ -17,7 +17,7 @@ const INDEX = fileURLToPath(new URL('./index.ts', import.meta.url))
 const RELOAD = fileURLToPath(new URL('./reload.ts', import.meta.url))
 
 const USAGE = `usage: npm run bench -- [--quick] [--only tcp64,tcp4k,udp64,tcp1,accept,reload] [--rounds N] [--warmup MS] [--measure MS] [--accepts N] [--min-cpu PCT] [--no-pin] [--fake-enet] [--metrics] [--cpu-prof]
-  runs bench/index.ts (enet vs plain) with these flags, then bench/reload.ts (--expose-gc) with --quick if given.
+  runs bench/index.ts (enet vs plain) with these flags, then bench/reload.ts (compiled, under --expose-gc) with --quick if given.
   --only: scenario ids or prefixes for bench/index.ts; "reload" selects bench/reload.ts. Without --only both run in full.
   --cpu-prof: each server child of bench/index.ts writes a V8 CPU profile; the folder is printed at the end.
   Flags other than --quick and --only belong to bench/index.ts: with --only reload alone they are an error.
