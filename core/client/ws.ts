@@ -1,5 +1,6 @@
 // WebSocket client (the `ws` package): each frame travels as one binary message.
-import WebSocket from 'ws'
+import { createRequire } from 'node:module'
+import type WebSocket from 'ws'
 import type { FrameCodec } from '../wire/codec.ts'
 import { EnetError } from '../errors.ts'
 import type { ClientOptions } from './base.ts'
@@ -9,6 +10,13 @@ import { StreamClient } from './stream.ts'
 const CLOSE_GRACE_MS = 2_000
 /** Room for the codec's header above maxPacketSize in ws's payload bound. */
 const HEADER_ROOM = 64
+
+// Loaded by the first ws:// connect: every server imports the client through
+// core/index.ts, and importing `ws` there cost an idle server 5 MiB of RSS
+// (bench/ accept: 64 -> 58 MiB; Node's CommonJS export scan of ws alone was
+// hot enough to be compiled by TurboFan at startup).
+const require = createRequire(import.meta.url)
+let WebSocketClass: typeof WebSocket | undefined
 
 export class WsClient extends StreamClient {
   readonly protocol = 'ws'
@@ -46,7 +54,8 @@ export class WsClient extends StreamClient {
   }
 
   protected open(): void {
-    const ws = new WebSocket(this.url, { perMessageDeflate: false, maxPayload: this.maxPacketSize + HEADER_ROOM, ...this.opts.tls })
+    WebSocketClass ??= require('ws') as typeof WebSocket
+    const ws = new WebSocketClass(this.url, { perMessageDeflate: false, maxPayload: this.maxPacketSize + HEADER_ROOM, ...this.opts.tls })
     ws.binaryType = 'nodebuffer'
     ws.on('upgrade', (res) => {
       const s = res.socket
@@ -91,7 +100,7 @@ export class WsClient extends StreamClient {
         resolve()
       })
       // Queued messages leave before the close frame.
-      if (ws.readyState === WebSocket.OPEN) ws.close(1000, 'client-close')
+      if (ws.readyState === ws.OPEN) ws.close(1000, 'client-close')
       else ws.terminate()
     })
   }
