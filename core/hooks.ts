@@ -1,8 +1,13 @@
 // The one frozen object of tapable hooks (webpack lib/Compiler.js). No hook
 // is created anywhere else. Hot paths test `hook.taps.length` before calling,
 // so a hook nobody tapped costs one property read per message.
-import { AsyncSeriesHook, SyncBailHook, SyncHook } from 'tapable'
+import { createRequire } from 'node:module'
+import type * as tapable from 'tapable'
 import type { CloseReason, Connection, Outcome, Request, ServerAddress } from './types.ts'
+
+// Required, not imported: see core/engine/logger.ts (the export-name scan of a CommonJS package).
+const require = createRequire(import.meta.url)
+const { AsyncSeriesHook, SyncBailHook, SyncHook } = require('tapable') as typeof tapable
 
 export interface PluginEvent {
   plugin: string

@@ -25,16 +25,17 @@ interface Imports {
 }
 
 /**
- * Static `import … from`, `export … from`, side-effect `import '…'` and dynamic
- * `import('…')`; `import type` and `export type` are erased at run time
- * (verbatimModuleSyntax), so they are left out.
+ * Static `import … from`, `export … from`, side-effect `import '…'`, dynamic
+ * `import('…')` and `require('…')` (a package loaded on first use); `import
+ * type` and `export type` are erased at run time (verbatimModuleSyntax), so
+ * they are left out.
  */
 function importsOf(file: string): Imports {
   const text = readFileSync(file, 'utf8')
     .replace(/\/\*[\s\S]*?\*\//g, '')
     .replace(/^\s*\/\/.*$/gm, '')
     .replace(/^\s*(?:import|export)\s+type\s[^;]*?\bfrom\s*(['"])[^'"]+\1/gm, '')
-  const specs = [...text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)(['"])([^'"]+)\1/gm)].map((m) => m[2]!)
+  const specs = [...text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|^\s*import\s+)(['"])([^'"]+)\1/gm)].map((m) => m[2]!)
   const files = specs.filter((s) => s.startsWith('.')).map((s) => relative(ROOT, resolve(dirname(file), s)))
   const packages = specs.filter((s) => !s.startsWith('.')).map((s) => (s.startsWith('@') ? s.split('/').slice(0, 2).join('/') : s.split('/')[0]!))
   return { files, packages }
@@ -63,6 +64,8 @@ describe('layering', () => {
   it('found the core sources and their imports', () => {
     expect(all.length).toBeGreaterThan(30)
     expect(byPath.get('core/engine/server.ts')?.files).toContain('core/engine/dispatch.ts')
+    // A package required on first use counts as imported.
+    expect(byPath.get('core/hooks.ts')?.packages).toContain('tapable')
   })
 
   it('nothing under core/ imports plugins/, examples/ or anything else outside core/', () => {
