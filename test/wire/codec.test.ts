@@ -206,6 +206,20 @@ describe.each([tlvBE, ltvLE])('$name stream decoder', (codec) => {
     expect(d.next()).toBe(false)
     expect(d.pending).toBe(2)
   })
+
+  it('holds no view of a read it has used up; the frame handed out keeps its bytes', () => {
+    const d = codec.createDecoder(1024)
+    d.push(Buffer.concat([codec.encode(1, Buffer.from('one')), codec.encode(2, Buffer.from('two'))]))
+    expect(d.next()).toBe(true)
+    const first = d.data
+    expect(d.next()).toBe(true)
+    const second = d.data
+    expect(d.next()).toBe(false)
+    // An idle connection's decoder keeps nothing of its last read alive.
+    expect(d.data.length).toBe(0)
+    expect(d.pending).toBe(0)
+    expect([first.toString(), second.toString()]).toEqual(['one', 'two'])
+  })
 })
 
 describe('datagram codecs', () => {
