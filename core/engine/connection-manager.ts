@@ -23,7 +23,7 @@ export class ConnectionManager implements ConnectionRegistry {
     this.byId.set(conn.id, conn)
     if (conn.protocol === 'udp') return
     this.streamCount++
-    const source = sourceOf(conn.remote.address)
+    const source = sourceOf(conn.remoteAddress)
     this.perIp.set(source, (this.perIp.get(source) ?? 0) + 1)
   }
 
@@ -31,7 +31,7 @@ export class ConnectionManager implements ConnectionRegistry {
     if (!this.byId.delete(conn.id)) return
     if (conn.protocol === 'udp') return
     this.streamCount--
-    const source = sourceOf(conn.remote.address)
+    const source = sourceOf(conn.remoteAddress)
     const n = (this.perIp.get(source) ?? 0) - 1
     if (n > 0) this.perIp.set(source, n)
     else this.perIp.delete(source)

@@ -10,12 +10,34 @@ export interface ConnectionOwner {
 
 let nextId = 1
 
+/**
+ * The clock of lastActive and partialSince and of the sweeps that read them:
+ * monotonic, so a wall-clock step cannot expire every connection at once, in
+ * whole milliseconds since the process started. Math.floor keeps it a small
+ * integer (a Smi, up to 2^31 on 64-bit Node: 24 days of uptime), where
+ * performance.now() was a 16-byte heap number in every connection (bench/
+ * accept); past that it is a heap number again, as correct. Never 0 (which
+ * partialSince means as none): the core loads milliseconds after the start.
+ */
+export function clock(): number {
+  return Math.floor(performance.now())
+}
+
+type QueuedRequest = { msgId: number; data: Buffer }
+type Ending = { promise: Promise<CloseReason>; resolve: ((reason: CloseReason) => void) | undefined }
+/**
+ * The queue of every connection that has had no request wait: frozen, so a
+ * push anywhere but enqueue() throws. An array per connection was 32 bytes of
+ * an idle one's heap (bench/ accept).
+ */
+const NO_QUEUE: QueuedRequest[] = Object.freeze([]) as unknown as QueuedRequest[]
+
 export abstract class BaseConnection implements Connection {
   readonly id = nextId++
   abstract readonly protocol: Protocol
   closed = false
-  /** Requests waiting in order behind a running one. */
-  queue: Array<{ msgId: number; data: Buffer }> = []
+  /** Requests waiting in order behind a running one (enqueue() adds them). */
+  queue: QueuedRequest[] = NO_QUEUE
   qHead = 0
   /** Bytes of data the queue holds (limits.maxInboundBytes); the dispatcher keeps the count. */
   queuedBytes = 0
@@ -23,26 +45,37 @@ export abstract class BaseConnection implements Connection {
   running = false
   /** Async requests running now (ordered and concurrent). */
   active = 0
-  /** performance.now() when bytes last arrived: deadlines run on the monotonic clock, so a wall-clock step cannot expire every connection at once. */
-  lastActive = performance.now()
+  /** clock() when bytes last arrived. */
+  lastActive = clock()
   private props: Map<string, unknown> | undefined
-  // Made on first use: most connections are never awaited, and an idle
-  // connection's bytes are what 10,000 of them multiply (bench/).
-  private donePromise: Promise<CloseReason> | undefined
-  private resolveDone: ((reason: CloseReason) => void) | undefined
-  private closeReason: CloseReason | undefined
+  // `done` is made on first use: most connections are never awaited, and an
+  // idle connection's bytes are what 10,000 of them multiply (bench/). One
+  // field holds its three states, 16 bytes less than a field each: open and
+  // not awaited (undefined), closed before anyone asked (the reason), asked.
+  private ending: CloseReason | Ending | undefined
 
   get done(): Promise<CloseReason> {
-    if (!this.donePromise) {
-      this.donePromise = this.closeReason !== undefined ? Promise.resolve(this.closeReason) : new Promise((r) => (this.resolveDone = r))
-    }
-    return this.donePromise
+    const e = this.ending
+    if (typeof e === 'object') return e.promise
+    let resolve: ((reason: CloseReason) => void) | undefined
+    const promise = e !== undefined ? Promise.resolve(e) : new Promise<CloseReason>((r) => (resolve = r))
+    this.ending = { promise, resolve }
+    return promise
   }
 
-  constructor(
-    readonly remote: RemoteAddress,
-    protected readonly owner: ConnectionOwner,
-  ) {}
+  abstract readonly remote: RemoteAddress
+
+  constructor(protected readonly owner: ConnectionOwner) {}
+
+  /** The peer's IP address, what the per-IP count keys on; a transport may read it without making `remote`. */
+  get remoteAddress(): string {
+    return this.remote.address
+  }
+
+  /** A request waits behind a running one. */
+  enqueue(msgId: number, data: Buffer): void {
+    ;(this.queue === NO_QUEUE ? (this.queue = []) : this.queue).push({ msgId, data })
+  }
 
   /** Requests queued or running: what the in-flight bound counts. */
   get load(): number {
@@ -73,9 +106,9 @@ export abstract class BaseConnection implements Connection {
 
 
   /**
-   * The server's sweep, every period: close this connection if one of its
-   * deadlines passed. Every connection has the idle deadline; a transport adds
-   * its own (TCP: a half-received frame).
+   * The server's sweep, every period, at `now` (clock()): close this
+   * connection if one of its deadlines passed. Every connection has the idle
+   * deadline; a transport adds its own (TCP: a half-received frame).
    */
   checkDeadlines(now: number, limits: EnetConfig['limits']): void {
     if (now - this.lastActive > limits.idleTimeoutMs && this.active === 0) this.close('idle-timeout')
@@ -93,12 +126,13 @@ export abstract class BaseConnection implements Connection {
   close(reason: CloseReason = 'server-close'): void {
     if (this.closed) return
     this.closed = true
-    this.queue = []
+    this.queue = NO_QUEUE
     this.qHead = 0
     this.release(reason, reason === 'server-close' || reason === 'kicked')
-    this.closeReason = reason
+    const asked = this.ending as Ending | undefined
+    if (asked === undefined) this.ending = reason
     this.owner.connectionClosed(this, reason)
-    this.resolveDone?.(reason)
+    asked?.resolve?.(reason)
   }
 
   get<T = unknown>(key: string): T | undefined {

@@ -140,7 +140,7 @@ export class Dispatcher {
     // Behind a running request even an unknown msgId waits, so replies keep arrival order.
     // A queued request holds its own copy: a view would keep the whole socket read alive, uncounted.
     else {
-      conn.queue.push({ msgId, data: Buffer.from(data) })
+      conn.enqueue(msgId, Buffer.from(data))
       conn.queuedBytes += data.length
       this.queuedBytes += data.length
     }

@@ -9,7 +9,7 @@
 import type { EnetConfig } from '../config.ts'
 import { callHook, type HookLog, type ServerHooks } from '../hooks.ts'
 import { heartbeatData } from '../wire/heartbeat.ts'
-import type { BaseConnection } from './connection.ts'
+import { clock, type BaseConnection } from './connection.ts'
 import type { ConnectionManager } from './connection-manager.ts'
 import type { RateLimitedLog } from './log-limit.ts'
 import { compileRoute, type Router } from './router.ts'
@@ -76,11 +76,11 @@ export class HeartbeatChecker {
     if (!this.cfg) return
     // A ping leaves within a quarter interval of the silence that earns it.
     const period = Math.min(1000, Math.max(10, Math.floor(this.cfg.intervalMs / 4)))
-    this.timer = setInterval(() => this.sweep(performance.now()), period)
+    this.timer = setInterval(() => this.sweep(clock()), period)
     this.timer.unref()
   }
 
-  /** One pass over every connection, at `now` on conn.lastActive's clock (performance.now()); public so a test can drive it with its own clock. */
+  /** One pass over every connection, at `now` on conn.lastActive's clock (clock()); public so a test can drive it with its own clock. */
   sweep(now: number): void {
     const cfg = this.cfg
     if (!cfg) return

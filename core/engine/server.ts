@@ -3,7 +3,7 @@
 import type { DestinationStream, Logger } from 'pino'
 import { datagramCodec, frameCodec, toBuffer } from '../wire/codec.ts'
 import { diffConfig, liveConfig, resolveConfig, type EnetConfig, type EnetConfigInput } from '../config.ts'
-import { BaseConnection } from './connection.ts'
+import { BaseConnection, clock } from './connection.ts'
 import { ConnectionManager } from './connection-manager.ts'
 import { createCounters, Dispatcher, type CounterName } from './dispatch.ts'
 import { EnetError } from '../errors.ts'
@@ -244,7 +244,7 @@ export class Server implements EnetServer, TransportHost {
   }
 
   private sweep(): void {
-    const now = performance.now()
+    const now = clock()
     const limits = this.config.limits
     let outbound = 0
     for (const conn of this.manager) {

@@ -10,9 +10,9 @@ class InjectConnection extends BaseConnection {
   readonly replies: Reply[] = []
   constructor(
     readonly protocol: 'tcp' | 'udp',
-    remote: RemoteAddress,
+    readonly remote: RemoteAddress,
   ) {
-    super(remote, { connectionClosed() {} })
+    super({ connectionClosed() {} })
   }
   send(msgId: number, data?: Payload): boolean {
     if (this.closed) return false

@@ -8,7 +8,7 @@ import { toBuffer, type FrameCodec, type FrameDecoder } from '../wire/codec.ts'
 import type { EnetConfig } from '../config.ts'
 import { BaseConnection } from '../engine/connection.ts'
 import { EnetError, describe } from '../errors.ts'
-import type { CloseReason, Payload } from '../types.ts'
+import type { CloseReason, Payload, RemoteAddress } from '../types.ts'
 import type { TransportHost } from './context.ts'
 
 export type StreamProtocol = 'tcp' | 'tls' | 'ws'
@@ -25,16 +25,34 @@ export abstract class StreamConnection extends BaseConnection {
   protected closingFor: CloseReason | null = null
 
   protected readonly decoder: FrameDecoder
+  // Made by the first read of `remote`: the socket keeps the peer's address
+  // (admit() read it), and a connection nobody asks about was 48 bytes
+  // lighter for it (bench/ accept).
+  private peer: RemoteAddress | undefined = undefined
 
   constructor(
     /** The TCP socket under the frames (under TLS or WebSocket for those). */
     protected readonly socket: net.Socket,
-    protected readonly host: TransportHost,
+    host: TransportHost,
     protected readonly codec: FrameCodec,
   ) {
-    super({ address: socket.remoteAddress!, port: socket.remotePort!, family: socket.remoteFamily ?? 'IPv4' }, host)
+    super(host)
     this.decoder = codec.createDecoder(host.config.limits.maxPacketSize)
     socket.setNoDelay(true)
+  }
+
+  get remote(): RemoteAddress {
+    const s = this.socket
+    return (this.peer ??= { address: s.remoteAddress!, port: s.remotePort!, family: s.remoteFamily ?? 'IPv4' })
+  }
+
+  override get remoteAddress(): string {
+    return this.peer?.address ?? this.socket.remoteAddress!
+  }
+
+  /** The owner, read as the transport host it is: one field less per connection. */
+  protected get host(): TransportHost {
+    return this.owner as TransportHost
   }
 
   override get local(): { address: string; port: number } | undefined {

@@ -10,7 +10,7 @@ import { BucketMap, TokenBucket } from '../engine/token-bucket.ts'
 import { rateInForce } from '../engine/source-rates.ts'
 import { sourceOf } from '../engine/source.ts'
 import { OneShotSessions } from './udp-one-shot.ts'
-import type { CloseReason, Payload } from '../types.ts'
+import type { CloseReason, Payload, RemoteAddress } from '../types.ts'
 import type { TransportHost } from './context.ts'
 
 /** Credit earned by received bytes is capped, so a long-quiet peer cannot bank a flood. */
@@ -36,6 +36,7 @@ export class UdpPeer extends BaseConnection {
   lastIn = 0
   /** Its IPv4 address or IPv6 /64: whose share of udp.maxPeers it holds. */
   readonly source: string
+  readonly remote: RemoteAddress
 
   constructor(
     readonly key: string,
@@ -49,7 +50,8 @@ export class UdpPeer extends BaseConnection {
     /** The same for its IP, shared with every port of it; looked up once, not per datagram. */
     public ipBudget: TokenBucket,
   ) {
-    super({ address, port, family }, host)
+    super(host)
+    this.remote = { address, port, family }
     this.source = sourceOf(address)
   }
 
@@ -205,7 +207,8 @@ export class UdpTransport {
     } else if (peer.oneShot) {
       this.oneShot.keep(peer)
     }
-    peer.lastActive = now
+    // clock(), from the one clock read of this datagram.
+    peer.lastActive = Math.floor(now)
     // Keep the map in order of activity (to the second), so the front is what to evict.
     if (now - peer.touchedAt > TOUCH_MS) {
       peer.touchedAt = now

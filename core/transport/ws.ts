@@ -10,6 +10,7 @@ import type { FrameCodec } from '../wire/codec.ts'
 import { EnetError } from '../errors.ts'
 import type { CloseReason } from '../types.ts'
 import { OUTBOUND_CHECK_BYTES, type TransportHost } from './context.ts'
+import { clock } from '../engine/connection.ts'
 import { StreamConnection, admit, remoteText } from './stream.ts'
 
 /** RFC 6455 close codes the server sends. */
@@ -63,7 +64,7 @@ export class WsConnection extends StreamConnection {
     // frame deadline, and the message they complete (parsed synchronously
     // in ws's listener) stops it.
     socket.prependListener('data', () => {
-      this.lastActive = performance.now()
+      this.lastActive = clock()
       if (this.partialSince === 0) this.partialSince = this.lastActive
     })
     ws.on('message', (data: RawData, isBinary: boolean) => this.message(data as Buffer, isBinary))

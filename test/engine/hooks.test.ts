@@ -46,6 +46,46 @@ describe('onConnStart / onConnStop', () => {
     expect(rec.stops).toHaveLength(1)
   })
 
+  it('done: awaited while open, or first asked in onConnStop, it resolves with the close reason', async () => {
+    let awaited: Promise<CloseReason> | undefined
+    const inStop: Array<Promise<CloseReason>> = []
+    const { tcpPort } = await h.start({}, (s) => {
+      s.route(1, echo)
+      // Only the first connection is awaited from its start.
+      s.hooks.onConnStart.tap('test', (conn) => void (awaited ??= conn.done))
+      s.hooks.onConnStop.tap('test', (conn) => void inStop.push(conn.done))
+    })
+    const a = await h.tcp(tcpPort)
+    await a.request(1, 'a')
+    const b = await h.tcp(tcpPort)
+    await b.request(1, 'b')
+    a.socket.end()
+    await until(() => inStop.length === 1)
+    expect(inStop[0]).toBe(awaited)
+    expect(await awaited).toBe('peer-closed')
+    b.socket.resetAndDestroy()
+    await until(() => inStop.length === 2)
+    expect(await inStop[1]).toBe('peer-error')
+  })
+
+  it('a connection first asked for its remote after it ended still names its peer, and its per-IP slot is free', async () => {
+    const seen: Array<{ address: string; port: number; family: string }> = []
+    const { server, tcpPort } = await h.start({ limits: { maxConnPerIp: 1 } }, (s) => {
+      s.route(1, echo)
+      s.hooks.onConnStop.tap('test', (conn) => void seen.push({ ...conn.remote }))
+    })
+    const c = await h.tcp(tcpPort)
+    await c.request(1, 'hi')
+    const port = c.socket.localPort
+    c.socket.end()
+    await until(() => seen.length === 1)
+    expect(seen[0]).toEqual({ address: '127.0.0.1', port, family: 'IPv4' })
+    expect(server.connections.size).toBe(0)
+    // maxConnPerIp 1: the slot the first one held was given back.
+    const again = await h.tcp(tcpPort)
+    expect((await again.request(1, 'again')).data.toString()).toBe('again')
+  })
+
   it('reason peer-error when the client resets the connection', async () => {
     let rec!: ReturnType<typeof lifecycle>
     const { tcpPort } = await h.start({}, (s) => {

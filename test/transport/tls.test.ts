@@ -61,6 +61,21 @@ describe('TLS transport', () => {
     expect(starts.map((s) => s.protocol).sort()).toEqual(['tcp', 'tls'])
   })
 
+  it('a TLS connection first asked for its remote after it ended still names its peer', async () => {
+    const seen: Array<{ address: string; port: number; protocol: string }> = []
+    const { port, server } = await startTls({}, (s) => {
+      s.route(1, echo)
+      s.hooks.onConnStop.tap('test', (conn) => void seen.push({ address: conn.remote.address, port: conn.remote.port, protocol: conn.protocol }))
+    })
+    const c = client(`tls://127.0.0.1:${port}`, { tls: { ca: server1.pem } })
+    await c.request(1, 'hi')
+    const local = c.localPort
+    await c.close()
+    await until(() => seen.length === 1)
+    expect(seen[0]).toEqual({ address: '127.0.0.1', port: local, protocol: 'tls' })
+    expect(server.connections.size).toBe(0)
+  })
+
   it('the client refuses a certificate it does not trust or whose name does not match', async () => {
     const named = certs.make('named', { san: 'DNS:enet.test' })
     const { port } = await startTls({ tls: { cert: named.cert, key: named.key } }, (s) => s.route(1, echo))
