@@ -123,6 +123,19 @@ describe('UDP guards', () => {
     expect(await u.request(0xffffffff)).toMatchObject({ msgId: 0xffffffff, text: 'max' })
   })
 
+  it('sendUdp to a host name still resolves it (an IP is sent to at once, with no DNS round)', async () => {
+    let server!: { sendUdp(address: string, port: number, msgId: number, data: string): boolean }
+    const { udpPort } = await h.start({}, (s) => void (server = s))
+    const u = await h.udp(udpPort)
+    expect(server.sendUdp('127.0.0.1', u.localPort, 21, 'by ip')).toBe(true)
+    expect(server.sendUdp('localhost', u.localPort, 22, 'by name')).toBe(true)
+    const got = await u.waitFrames(2)
+    expect(got.map((f) => [f.msgId, f.text]).sort()).toEqual([
+      [21, 'by ip'],
+      [22, 'by name'],
+    ])
+  })
+
   it('strict mode: the client library validates its address before ready()', async () => {
     const { udpPort } = await h.start({ udp: { strict: true, rateLimits: {} } }, routes)
     const c = connect(`udp://127.0.0.1:${udpPort}`, { validateAddress: true })
