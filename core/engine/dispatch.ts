@@ -160,29 +160,15 @@ export class Dispatcher {
     })
   }
 
+  // What every request runs is kept small, the rare paths (guards, timing,
+  // failures) in methods of their own: with the recorder's lines inline, the
+  // compiler inlined less of the reply path into the read loop, and metrics
+  // cost 8 % of TCP throughput in bench --metrics where the recorder's own
+  // work is half a percent (measured apart, bench/).
   private start(conn: BaseConnection, msgId: number, data: Buffer, route: Route): Req | null {
     const req = new Req(conn, msgId, data)
     const hooks = this.deps.hooks
-    if (hooks.beforeHandle.taps.length > 0) {
-      let verdict: unknown
-      try {
-        verdict = hooks.beforeHandle.call(req)
-      } catch (err) {
-        // A guard that throws fails closed: the request does not run.
-        this.deps.rlog.error('hook:beforeHandle', { err, hook: 'beforeHandle', msgId }, 'beforeHandle tap threw; request stopped')
-        verdict = err
-      }
-      if (isThenable(verdict)) {
-        // An async guard cannot be awaited here (beforeHandle is synchronous by
-        // design); its promise would bail every request without a word.
-        verdict.then(undefined, () => {})
-        this.deps.rlog.error('hook:beforeHandle-async', { hook: 'beforeHandle', msgId }, 'beforeHandle tap returned a Promise; beforeHandle is synchronous (use a route preHandle for async checks): request stopped')
-      }
-      if (verdict !== undefined) {
-        this.deps.counters.bailed++
-        return null
-      }
-    }
+    if (hooks.beforeHandle.taps.length > 0 && this.bails(req)) return null
     const rec = this.rec
     const t0 = hooks.afterHandle.taps.length > 0 || (rec !== null && (this.untimed = (this.untimed + 1) & TIME_MASK) === 0) ? performance.now() : 0
     let result: unknown
@@ -199,16 +185,41 @@ export class Dispatcher {
       return req
     }
     req.state = DONE
-    if (t0 !== 0) {
-      const ms = performance.now() - t0
-      if (hooks.afterHandle.taps.length > 0) this.after(req, { status: 'ok', ms })
-      rec?.record(msgId, 'ok', ms)
-    } else if (rec !== null) {
+    if (t0 !== 0) this.timedOk(req, t0)
+    else if (rec !== null) {
       const counts = route.counts
       if (counts !== null) counts.ok++
       else (route.counts = rec.counts(msgId)).ok++
     }
     return req
+  }
+
+  /** beforeHandle's verdict: true when a tap stopped the request (counted as bailed). */
+  private bails(req: Req): boolean {
+    let verdict: unknown
+    try {
+      verdict = this.deps.hooks.beforeHandle.call(req)
+    } catch (err) {
+      // A guard that throws fails closed: the request does not run.
+      this.deps.rlog.error('hook:beforeHandle', { err, hook: 'beforeHandle', msgId: req.msgId }, 'beforeHandle tap threw; request stopped')
+      verdict = err
+    }
+    if (isThenable(verdict)) {
+      // An async guard cannot be awaited here (beforeHandle is synchronous by
+      // design); its promise would bail every request without a word.
+      verdict.then(undefined, () => {})
+      this.deps.rlog.error('hook:beforeHandle-async', { hook: 'beforeHandle', msgId: req.msgId }, 'beforeHandle tap returned a Promise; beforeHandle is synchronous (use a route preHandle for async checks): request stopped')
+    }
+    if (verdict === undefined) return false
+    this.deps.counters.bailed++
+    return true
+  }
+
+  /** A synchronous success that was timed: afterHandle taps and the recorder hear of it. */
+  private timedOk(req: Req, t0: number): void {
+    const ms = performance.now() - t0
+    if (this.deps.hooks.afterHandle.taps.length > 0) this.after(req, { status: 'ok', ms })
+    this.rec?.record(req.msgId, 'ok', ms)
   }
 
   private track(req: Req, route: Route, result: PromiseLike<void>, t0: number): void {
