@@ -128,11 +128,10 @@ export class Dispatcher {
     for (const route of this.deps.router.list()) route.counts = null
   }
 
-  /** A decoded frame arrives. The caller has checked `conn.load` against the bound. */
-  deliver(conn: BaseConnection, msgId: number, data: Buffer): void {
+  /** A decoded frame arrives. The caller has checked `conn.load` against the bound; UDP, which looked the route up for its rate, passes it. */
+  deliver(conn: BaseConnection, msgId: number, data: Buffer, route: Route | undefined = this.deps.router.get(msgId)): void {
     if (conn.closed) return
     this.deps.counters.requests++
-    const route = this.deps.router.get(msgId)
     // A rate marked `tcp` holds over TCP, TLS and WebSocket too (UDP checks rates before it makes a session).
     if (route !== undefined && route.rate !== null && route.rate.tcp === true && conn.protocol !== 'udp' && !this.withinRate(conn, msgId, route.rate)) return
     if (route !== undefined && (route.concurrent || (!conn.running && conn.qHead === conn.queue.length))) this.start(conn, msgId, data, route)

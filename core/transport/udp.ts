@@ -179,7 +179,8 @@ export class UdpTransport {
     if (msg.length - this.codec.headerSize > limits.maxPacketSize) return this.dropped('oversized-datagram', rinfo, msg.length)
     const out = this.decoded
     if (!this.codec.decode(msg, out)) return this.dropped('bad-datagram', rinfo, msg.length)
-    const rate = rateInForce(udp.rateLimits, out.msgId, host.router.get(out.msgId)?.rate)
+    const route = host.router.get(out.msgId)
+    const rate = rateInForce(udp.rateLimits, out.msgId, route?.rate)
     if (rate !== null && !host.rates.allow(rinfo.address, out.msgId, rate, now)) {
       return this.dropped('rate-limit', rinfo, msg.length)
     }
@@ -221,7 +222,7 @@ export class UdpTransport {
     peer.ipBudget.credit(3 * msg.length, CREDIT_CAP)
     if (out.msgId >= COOKIE_CHALLENGE && out.msgId <= COOKIE_REQUEST) return this.cookie(peer, out.msgId, out.data)
     if (host.dispatcher.full(peer)) return this.dropped('queue-full', rinfo, msg.length, peer)
-    host.dispatcher.deliver(peer, out.msgId, out.data)
+    host.dispatcher.deliver(peer, out.msgId, out.data, route)
   }
 
   /**
