@@ -38,16 +38,19 @@ interface Options {
   fakeEnet: boolean
   /** --metrics: the cost of metrics: enet without them in the "plain" slot, with them (HTTP listener, scraped every second) in the "enet" slot. */
   metrics: boolean
+  /** --scrape-ms: how often --metrics' scraper GETs /metrics (default 1000; 0: never, the listener only). */
+  scrapeMs: number
   cpuProfDir: string | null
 }
 
 const USAGE =
-  'usage: npm run bench -- [--quick] [--only tcp64,tcp4k,udp64,tcp1,accept] [--rounds N] [--warmup MS] [--measure MS] [--accepts N] [--min-cpu PCT] [--no-pin] [--fake-enet] [--metrics] [--cpu-prof]\n' +
+  'usage: npm run bench -- [--quick] [--only tcp64,tcp4k,udp64,tcp1,accept] [--rounds N] [--warmup MS] [--measure MS] [--accepts N] [--min-cpu PCT] [--no-pin] [--fake-enet] [--metrics [--scrape-ms MS]] [--cpu-prof]\n' +
   '  --quick: 2 rounds of 300 + 1000 ms (default 3 rounds of 1000 ms warm-up + 3000 ms measured).\n' +
   '  --min-cpu: a throughput run whose server used less than this % of one core is invalid (default 90).\n' +
   '  --no-pin: do not pin server and load to CPUs with taskset.\n' +
   '  --fake-enet (or BENCH_FAKE_ENET=1) runs the plain server in the enet slot, to test the harness.\n' +
-  '  --metrics runs enet without metrics in the plain slot and with them (HTTP listener, /metrics scraped every second) in the enet slot.\n' +
+  '  --metrics runs enet without metrics in the plain slot and with them (HTTP listener, /metrics scraped every second) in the enet slot;\n' +
+  '    --scrape-ms sets how often it is scraped (0: never, the listener only).\n' +
   '  --cpu-prof starts each server child with node --cpu-prof; the profiles go to a temporary folder (plain/, enet/) printed at the end.'
 
 function usage(msg?: string): never {
@@ -57,7 +60,7 @@ function usage(msg?: string): never {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, only: null, rounds: 3, warmupMs: 1000, measureMs: 3000, accepts: 10_000, minCpu: 90, pin: true, fakeEnet: process.env.BENCH_FAKE_ENET === '1', metrics: false, cpuProfDir: null }
+  const o: Options = { quick: false, only: null, rounds: 3, warmupMs: 1000, measureMs: 3000, accepts: 10_000, minCpu: 90, pin: true, fakeEnet: process.env.BENCH_FAKE_ENET === '1', metrics: false, scrapeMs: 1000, cpuProfDir: null }
   const explicit = new Set<string>()
   const num = (name: string, v: string | undefined, min: number): number => {
     const n = Number(v)
@@ -100,6 +103,9 @@ function parseArgs(argv: string[]): Options {
         break
       case '--metrics':
         o.metrics = true
+        break
+      case '--scrape-ms':
+        o.scrapeMs = num('--scrape-ms', val(), 0)
         break
       case '--cpu-prof':
         o.cpuProfDir ??= mkdtempSync(join(os.tmpdir(), 'enet-bench-prof-'))
@@ -230,7 +236,7 @@ async function runOne(sc: Scenario, impl: Impl, round: number, env: Env): Promis
     } else {
       // --metrics: what Prometheus does, once a second, from the load's CPUs (not the server's).
       const http = server.ready.http
-      const scraper = http ? scrapeRun(bin, pin, { port: http.port, intervalMs: 1000, maxMs: o.warmupMs + o.measureMs + 30_000 }) : null
+      const scraper = http && o.scrapeMs > 0 ? scrapeRun(bin, pin, { port: http.port, intervalMs: o.scrapeMs, maxMs: o.warmupMs + o.measureMs + 30_000 }) : null
       const r = await loadRun(bin, pin, sc.kind, { port: sc.kind === 'tcp' ? tcp.port : udp.port, conns: sc.conns, inflight: sc.inflight, size: sc.size, warmupMs: o.warmupMs, measureMs: o.measureMs, pid: server.pid })
       if (scraper) rec.scrape = await scraper.stop()
       const serverCpuPct = (r.serverCpuSeconds / r.seconds) * 100
@@ -377,7 +383,7 @@ async function main(): Promise<number> {
       `${o.rounds} paired round(s), warm-up ${o.warmupMs} ms + measured ${o.measureMs} ms; accept N = ${fmt(o.accepts)}${o.quick ? ' (--quick)' : ''}`,
   )
   if (o.fakeEnet) console.log('*** --fake-enet: the "enet" column is the PLAIN server (harness test), not enet ***')
-  if (o.metrics) console.log('*** --metrics: "plain" is enet with metrics off, "enet" is enet with metrics on (HTTP listener, /metrics scraped every second): the ratio is the cost of metrics ***')
+  if (o.metrics) console.log(`*** --metrics: "plain" is enet with metrics off, "enet" is enet with metrics on (HTTP listener, ${o.scrapeMs > 0 ? `/metrics scraped every ${o.scrapeMs} ms` : 'never scraped'}): the ratio is the cost of metrics ***`)
 
   const records: RunRecord[] = []
   for (const sc of scenarios) {
