@@ -41,16 +41,18 @@ class ReplyBatch {
   bytes = 0
   private scratch: Buffer = Buffer.allocUnsafeSlow(INITIAL)
 
-  add(sink: BatchSink, codec: FrameCodec, msgId: number, data: Buffer): void {
+  /** Gather one reply; returns what flush() returns when the batch was full and went out first (0 mostly). */
+  add(sink: BatchSink, codec: FrameCodec, msgId: number, data: Buffer): number {
     const direct = codec.encodeInto === undefined || codec.frameLength === undefined
     const frame = direct ? codec.encode(msgId, data) : undefined
     const len = frame !== undefined ? frame.length : codec.frameLength!(data.length)
+    let held = 0
     if (this.bytes + len > this.scratch.length) {
       if (this.bytes + len > MAX) {
-        this.flush(sink)
+        held = this.flush(sink)
         if (len > MAX) {
           sink.write(frame ?? codec.encode(msgId, data))
-          return
+          return held
         }
       }
       if (len > this.scratch.length - this.bytes) this.grow(this.bytes + len)
@@ -58,6 +60,7 @@ class ReplyBatch {
     if (frame !== undefined) frame.copy(this.scratch, this.bytes)
     else codec.encodeInto!(this.scratch, this.bytes, msgId, data)
     this.bytes += len
+    return held
   }
 
   private grow(need: number): void {

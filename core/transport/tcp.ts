@@ -81,8 +81,7 @@ export class TcpConnection extends StreamConnection {
     } finally {
       if (batching) {
         replyBatch.owner = null
-        const held = replyBatch.flush(socket)
-        if (held > 0) this.held = held
+        this.holds(replyBatch.flush(socket))
         if (this.unsent > OUTBOUND_CHECK_BYTES) this.host.outboundGrew()
       }
     }
@@ -98,6 +97,11 @@ export class TcpConnection extends StreamConnection {
     this.socket.pause()
   }
 
+  /** What a flush said the socket keeps of the batch's scratch beyond the bytes written. */
+  private holds(bytes: number): void {
+    if (bytes > 0) this.held = bytes
+  }
+
   /** Bytes written and not yet taken by the kernel, with the replies gathered for this read. */
   override get unsent(): number {
     const queued = this.socket.writableLength
@@ -107,7 +111,8 @@ export class TcpConnection extends StreamConnection {
 
   protected write(msgId: number, data: Buffer): void {
     const socket = this.socket
-    if (replyBatch.owner === this) replyBatch.add(socket, this.codec, msgId, data)
+    // A batch past its size cap goes out on the way; the socket may keep its scratch then too.
+    if (replyBatch.owner === this) this.holds(replyBatch.add(socket, this.codec, msgId, data))
     else socket.write(this.codec.encode(msgId, data))
     if (socket.writableLength > OUTBOUND_CHECK_BYTES) this.host.outboundGrew()
   }
