@@ -9,7 +9,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws'
 import type { FrameCodec } from '../wire/codec.ts'
 import { EnetError } from '../errors.ts'
 import type { CloseReason } from '../types.ts'
-import { OUTBOUND_CHECK_BYTES, type TransportHost } from './context.ts'
+import { OUTBOUND_CHECK_BYTES, requestDeadline, type TransportHost } from './context.ts'
 import { clock } from '../engine/connection.ts'
 import { StreamConnection, admit, remoteText } from './stream.ts'
 
@@ -181,11 +181,7 @@ export class WsTransport {
     private readonly codec: FrameCodec,
   ) {
     // An upgrade request that never finishes its headers is a slowloris too.
-    const ms = host.config.limits.frameTimeoutMs
-    // Node looks for expired requests every connectionsCheckingInterval (30 s
-    // by default): a half-sent upgrade lived up to ms + 30 s.
-    const check = Math.max(10, Math.floor(ms / 10))
-    this.http = http.createServer({ headersTimeout: ms, requestTimeout: ms, connectionsCheckingInterval: check }, (_req, res) => {
+    this.http = http.createServer(requestDeadline(host.config.limits.frameTimeoutMs), (_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain', connection: 'close', upgrade: 'websocket' })
       res.end('enet: this port speaks WebSocket only\n')
     })
