@@ -215,7 +215,7 @@ export class Dispatcher {
     return true
   }
 
-  /** A synchronous success that was timed: afterHandle taps and the recorder hear of it. */
+  /** A success that was timed (every async one, a sync one in TIME_MASK + 1): afterHandle taps and the recorder hear of it. */
   private timedOk(req: Req, t0: number): void {
     const ms = performance.now() - t0
     if (this.deps.hooks.afterHandle.taps.length > 0) this.after(req, { status: 'ok', ms })
@@ -248,12 +248,7 @@ export class Dispatcher {
     const tracker = route.tracker
     if (tracker && --tracker.inflight === 0) tracker.idle()
     if (status === 'ok') {
-      const tapped = this.deps.hooks.afterHandle.taps.length > 0
-      if (tapped || this.rec !== null) {
-        const ms = performance.now() - t0
-        if (tapped) this.after(req, { status: 'ok', ms })
-        this.rec?.record(req.msgId, 'ok', ms)
-      }
+      if (this.deps.hooks.afterHandle.taps.length > 0 || this.rec !== null) this.timedOk(req, t0)
     } else {
       this.fail(req, route, status, err, t0)
     }

@@ -353,8 +353,11 @@ export class UdpTransport {
 const ipLookup: NonNullable<dgram.SocketOptions['lookup']> = (host, options, callback) => {
   const family = net.isIP(host)
   if (family !== 0) callback(null, host, family)
-  else (createRequire(import.meta.url)('node:dns') as typeof import('node:dns')).lookup(host, options, callback)
+  else (dns ??= require('node:dns') as typeof import('node:dns')).lookup(host, options, callback)
 }
+// Loaded by the first name sent to: most servers only ever answer IPs.
+const require = createRequire(import.meta.url)
+let dns: typeof import('node:dns') | undefined
 
 /** Move a peer to the recent end of an insertion-ordered map. */
 function toBack(map: Map<string, UdpPeer>, peer: UdpPeer): void {

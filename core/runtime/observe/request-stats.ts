@@ -5,8 +5,9 @@
 // The dispatcher's recorder is the per-request cost of metrics: an
 // increment into the msgId's counts (cached on the route, so no Map lookup),
 // and for the requests it timed (one sync request in 64, every async one:
-// see TIME_MASK in dispatch.ts) a short bucket scan into a typed array. prom-client's Histogram.observe() builds a label key
-// string per call; the registry reads these arrays when scraped.
+// see TIME_MASK in dispatch.ts) a short bucket scan into a typed array.
+// prom-client's Histogram.observe() builds a label key string per call; the
+// registry reads these arrays when scraped.
 import type { RequestRecorder } from '../../engine/dispatch.ts'
 import type { Server } from '../../engine/server.ts'
 import type { CloseReason, Protocol } from '../../types.ts'
