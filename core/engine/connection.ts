@@ -18,9 +18,10 @@ let nextId = 1
  * performance.now() was a 16-byte heap number in every connection (bench/
  * accept); past that it is a heap number again, as correct. Never 0 (which
  * partialSince means as none): the core loads milliseconds after the start.
+ * `now` is a performance.now() the caller already read (UDP, per datagram).
  */
-export function clock(): number {
-  return Math.floor(performance.now())
+export function clock(now = performance.now()): number {
+  return Math.floor(now)
 }
 
 type QueuedRequest = { msgId: number; data: Buffer }

@@ -5,7 +5,7 @@ import dgram from 'node:dgram'
 import { createRequire } from 'node:module'
 import net from 'node:net'
 import { toBuffer, type DatagramCodec } from '../wire/codec.ts'
-import { BaseConnection } from '../engine/connection.ts'
+import { BaseConnection, clock } from '../engine/connection.ts'
 import { COOKIE_CHALLENGE, COOKIE_ECHO, COOKIE_REQUEST, CookieJar } from '../wire/cookie.ts'
 import { BucketMap, TokenBucket } from '../engine/token-bucket.ts'
 import { rateInForce } from '../engine/source-rates.ts'
@@ -209,8 +209,7 @@ export class UdpTransport {
     } else if (peer.oneShot) {
       this.oneShot.keep(peer)
     }
-    // clock(), from the one clock read of this datagram.
-    peer.lastActive = Math.floor(now)
+    peer.lastActive = clock(now)
     // Keep the map in order of activity (to the second), so the front is what to evict.
     if (now - peer.touchedAt > TOUCH_MS) {
       peer.touchedAt = now
