@@ -3,11 +3,12 @@
 // the system C compiler (cc -O2) into a cache folder and runs it pinned to a
 // CPU of its own, apart from the server under test.
 //
-//   loadgen tcp    PORT CONNS INFLIGHT SIZE WARMUP_MS MEASURE_MS SERVER_PID
+//   loadgen tcp    PORT CONNS INFLIGHT SIZE WARMUP_MS MEASURE_MS SERVER_PID [BUCKET_MS]
 //   loadgen udp    PORT SOCKETS INFLIGHT SIZE WARMUP_MS MEASURE_MS SERVER_PID
 //   loadgen accept PORT COUNT CONCURRENCY TIMEOUT_MS SERVER_PID
 //   loadgen probe  TCP_PORT UDP_PORT
 //   loadgen scrape HTTP_PORT INTERVAL_MS MAX_MS
+//   loadgen burn   MS
 //
 // Frames are enet's TCP tlv-be ([msgId u32 BE][len u32 BE][data]) and UDP
 // enet ([msgId u32 BE][data]), msgId 1, the echo route of both servers. The
@@ -21,6 +22,10 @@
 // measurement window, and so is this process's own, so the orchestrator can
 // tell whether the server or the load was the limit.
 //
+// With BUCKET_MS, tcp also counts the replies of the window per BUCKET_MS
+// (bench/reload-run.ts: the throughput dip while a plugin reloads), printed
+// with the window's start on CLOCK_MONOTONIC (process.hrtime's clock).
+//
 // accept: opens COUNT connections, at most CONCURRENCY connecting at once,
 // each doing one echo round trip; prints the time, then holds them until a
 // line (or EOF) arrives on stdin, then resets them (SO_LINGER 0: no
@@ -30,6 +35,9 @@
 // GET /metrics every INTERVAL_MS on one keep-alive connection, until a line
 // (or EOF) arrives on stdin or MAX_MS have passed; prints the scrapes, the
 // bytes, the slowest answer and the failures.
+// burn: a busy loop for MS milliseconds, then exit. The reload bench runs it
+// on the load's CPU at nice 19 as a control: what CPU work that is not the
+// server's costs the server on this machine (2 vCPUs may share a core).
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -157,7 +165,7 @@ struct tconn {
   int dead;
 };
 
-static int run_tcp(int port, int nconn, int inflight, int size, int warmup_ms, int measure_ms, int pid) {
+static int run_tcp(int port, int nconn, int inflight, int size, int warmup_ms, int measure_ms, int pid, int bucket_ms) {
   if (size < 8) size = 8;
   const uint32_t F = 8 + size;
   unsigned char *tmpl = malloc((size_t)F * inflight);
@@ -188,6 +196,9 @@ static int run_tcp(int port, int nconn, int inflight, int size, int warmup_ms, i
   double cpu_s0 = -1, cpu_l0 = 0, cpu_s1 = -1, cpu_l1 = 0;
   uint64_t tm0 = 0, tm1 = 0;
   int measuring = 0;
+  // One more bucket than the window holds: the last read may land just past its end.
+  size_t nbuckets = bucket_ms > 0 ? (size_t)(measure_ms / bucket_ms) + 2 : 0;
+  uint64_t *buckets = nbuckets ? calloc(nbuckets, sizeof *buckets) : NULL;
   static unsigned char rbuf[1 << 18];
   struct epoll_event evs[256];
   for (;;) {
@@ -273,7 +284,13 @@ static int run_tcp(int port, int nconn, int inflight, int size, int warmup_ms, i
           }
         }
       }
-      if (measuring) msgs += done;
+      if (measuring) {
+        msgs += done;
+        if (buckets) {
+          size_t b = (size_t)((now - tm0) / ((uint64_t)bucket_ms * 1000000ull));
+          buckets[b < nbuckets ? b : nbuckets - 1] += done;
+        }
+      }
       if (done) {
         for (int i = 0; i < done; i++) memcpy(batch + (size_t)i * F + 8, &now, 8);
         size_t len = (size_t)F * done;
@@ -304,6 +321,11 @@ static int run_tcp(int port, int nconn, int inflight, int size, int warmup_ms, i
   printf("{\"msgs\":%lu,\"seconds\":%.4f,\"msgsPerSec\":%.1f,\"p50Us\":%lu,\"p99Us\":%lu,\"maxUs\":%lu,\"bad\":%lu,\"closed\":%lu,\"lost\":0,\"rxBytes\":%lu,"
          "\"serverCpuSeconds\":%.3f,\"loadCpuSeconds\":%.3f,",
          msgs, secs, msgs / secs, pct(0.5), pct(0.99), pct(1.0), bad, closed, rx_bytes, cpu_s0 < 0 || cpu_s1 < 0 ? -1.0 : cpu_s1 - cpu_s0, cpu_l1 - cpu_l0);
+  if (buckets) {
+    printf("\"startNs\":\"%lu\",\"bucketMs\":%d,\"buckets\":[", tm0, bucket_ms);
+    for (size_t b = 0; b < nbuckets; b++) printf("%s%lu", b ? "," : "", buckets[b]);
+    printf("],");
+  }
   print_errors();
   printf("}\n");
   return 0;
@@ -573,6 +595,14 @@ static int run_scrape(int port, int interval_ms, int max_ms) {
 // ---- probe -------------------------------------------------------------------
 
 /** Echo must return exactly what was sent, also with frames split inside a header and inside a body. */
+static int run_burn(int ms) {
+  uint64_t end = now_ns() + (uint64_t)ms * 1000000ull;
+  volatile uint64_t x = 1;
+  while (now_ns() < end)
+    for (int i = 0; i < 10000; i++) x = x * 6364136223846793005ull + 1;
+  return 0;
+}
+
 static int run_probe(int tcp_port, int udp_port) {
   unsigned char all[8 * 4 + 1 + 10 + 5000];
   size_t len = 0;
@@ -636,16 +666,18 @@ int main(int argc, char **argv) {
   hist = calloc(MAX_LAT_US, sizeof *hist);
   int v[8] = {0};
   for (int i = 2; i < argc && i < 10; i++) v[i - 2] = atoi(argv[i]);
-  if (argc >= 9 && !strcmp(argv[1], "tcp")) return run_tcp(v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
+  if (argc >= 9 && !strcmp(argv[1], "tcp")) return run_tcp(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
   if (argc >= 9 && !strcmp(argv[1], "udp")) return run_udp(v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
   if (argc >= 7 && !strcmp(argv[1], "accept")) return run_accept(v[0], v[1], v[2], v[3], v[4]);
   if (argc >= 4 && !strcmp(argv[1], "probe")) return run_probe(v[0], v[1]);
   if (argc >= 5 && !strcmp(argv[1], "scrape")) return run_scrape(v[0], v[1], v[2]);
+  if (argc >= 3 && !strcmp(argv[1], "burn")) return run_burn(v[0]);
   fprintf(stderr,
-          "usage: loadgen tcp PORT CONNS INFLIGHT SIZE WARMUP_MS MEASURE_MS SERVER_PID\n"
+          "usage: loadgen tcp PORT CONNS INFLIGHT SIZE WARMUP_MS MEASURE_MS SERVER_PID [BUCKET_MS]\n"
           "       loadgen udp PORT SOCKETS INFLIGHT SIZE WARMUP_MS MEASURE_MS SERVER_PID\n"
           "       loadgen accept PORT COUNT CONCURRENCY TIMEOUT_MS SERVER_PID\n"
           "       loadgen probe TCP_PORT UDP_PORT\n"
-          "       loadgen scrape HTTP_PORT INTERVAL_MS MAX_MS\n");
+          "       loadgen scrape HTTP_PORT INTERVAL_MS MAX_MS\n"
+          "       loadgen burn MS\n");
   return 2;
 }

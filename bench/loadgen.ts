@@ -95,6 +95,10 @@ export interface LoadRun {
   lost: number
   serverCpuSeconds: number
   loadCpuSeconds: number
+  /** With `bucketMs`: replies per bucket of the window, which starts at `startNs` (process.hrtime.bigint()'s clock). */
+  startNs?: string
+  bucketMs?: number
+  buckets?: number[]
   errors: string[]
 }
 
@@ -143,11 +147,20 @@ function lines(child: ChildProcess, timeoutMs: number, onLine: (line: string, n:
 }
 
 /** tcp or udp throughput run; `pid` is the server's, for its CPU time over the window. */
-export async function loadRun(bin: string, pin: Pinning, kind: 'tcp' | 'udp', a: { port: number; conns: number; inflight: number; size: number; warmupMs: number; measureMs: number; pid: number }): Promise<LoadRun> {
-  const child = spawnLoad(bin, pin, [kind, a.port, a.conns, a.inflight, a.size, a.warmupMs, a.measureMs, a.pid])
+export async function loadRun(bin: string, pin: Pinning, kind: 'tcp' | 'udp', a: { port: number; conns: number; inflight: number; size: number; warmupMs: number; measureMs: number; pid: number; bucketMs?: number }): Promise<LoadRun> {
+  const child = spawnLoad(bin, pin, [kind, a.port, a.conns, a.inflight, a.size, a.warmupMs, a.measureMs, a.pid, ...(a.bucketMs ? [a.bucketMs] : [])])
   let out: LoadRun | undefined
   await lines(child, a.warmupMs + a.measureMs + 15_000, (line) => ((out = JSON.parse(line) as LoadRun), true))
   return out!
+}
+
+/** A busy loop of `ms` on the load's CPUs at nice 19 (loadgen burn); resolves when it exits. */
+export async function burnRun(bin: string, pin: Pinning, ms: number): Promise<void> {
+  const child = spawnLoad(bin, { ...pin, load: ['nice', '-n', '19', ...pin.load] }, ['burn', ms])
+  await new Promise<void>((resolve, reject) => {
+    child.once('error', reject)
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`loadgen burn exited with ${code}`))))
+  })
 }
 
 export async function probe(bin: string, pin: Pinning, tcpPort: number, udpPort: number): Promise<{ ok: boolean; errors: string[] }> {

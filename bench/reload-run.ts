@@ -7,14 +7,23 @@
 // compiled core, as a user's is. Run from TypeScript through bin/run.mjs,
 // jiti's module hooks sat in front of every import the server made (Node's
 // loader asks its hooks thread synchronously): a cost no user's server has.
-// Client and server share this process (and its 2 cores' worth of noise):
-// read the dip as a ratio within this run, not as an absolute.
+//
+// The idle saves and the heap run use an app in this process. The load phase
+// does not: a server child (reload-server.ts) on CPU 0, saturated by the
+// compiled load generator (ENET_BENCH_LOADGEN, bench/loadgen.c) on CPU 1, as
+// `npm run bench` runs its servers. Measured choice: with the load in this
+// process too, its own garbage collections and timers made 25 ms windows
+// without any reload fall to 73 % of steady, as low as the reloads' worst.
+import { execFileSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { connect, type Client } from '../core/client/index.ts'
 import { startApp } from '../core/runtime/app.ts'
+import { killAll, ServerChild } from './children.ts'
+import { burnRun, loadRun, pinning } from './loadgen.ts'
 
 // Strict: a mistyped flag stops here instead of running the full 500 reloads.
 // `npm run bench` (bench/all.ts) hands this part only the flags it knows.
@@ -33,41 +42,188 @@ try {
 const SAVES = quick ? 20 : 50
 const RELOADS = quick ? 100 : 500
 
+// msgId 1 echoes (the load generator's route, as in bench/enet-server.ts);
+// msgId 2 answers the version's tag (the probe that sees a save go live).
 const plugin = (tag: string, pad = 0) => `import { definePlugin } from 'enet'
 // ${'x'.repeat(pad)}
 export default definePlugin({
   name: 'echo',
-  routes: { 1: (req) => { req.reply(1, '${tag}') } },
+  routes: {
+    1: (req) => { req.reply(1, req.data) },
+    2: (req) => { req.reply(2, '${tag}') },
+  },
 })
 `
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length - 1) * p))]!
-}
-
-async function main(): Promise<void> {
+/** An app folder with the echo plugin at tag t0; returns the folder and the plugin's file. */
+function appFolder(): { root: string; file: string } {
   const root = mkdtempSync(join(tmpdir(), 'enet-reload-bench-'))
   const file = join(root, 'plugins/echo/index.ts')
   mkdirSync(join(root, 'plugins/echo'), { recursive: true })
   writeFileSync(file, plugin('t0'))
   writeFileSync(
     join(root, 'enet.config.ts'),
-    `export default { tcp: { host: '127.0.0.1', port: 0 }, udp: { enabled: false }, log: { level: 'warn' }, admin: { socket: false }, plugins: { debounceMs: 20 } }`,
+    `export default { tcp: { host: '127.0.0.1', port: 0 }, udp: { host: '127.0.0.1', port: 0 }, log: { level: 'warn' }, admin: { socket: false }, plugins: { debounceMs: 20 } }`,
   )
-  const app = await startApp({ cwd: root })
-  const port = app.server.address().tcp!.port
-  const clients: Client[] = []
-  const open = async () => {
-    const c = connect(`tcp://127.0.0.1:${port}`, { reconnect: false })
-    clients.push(c)
-    await c.ready()
-    return c
+  return { root, file }
+}
+
+/** Ask msgId 2 until it answers `tag`; one request in flight, 2 ms apart. */
+async function awaitTag(probe: Client, tag: string): Promise<void> {
+  for (let tries = 0; tries < 5_000; tries++) {
+    if ((await probe.request(2, '', { timeoutMs: 2_000 })).data.toString() === tag) return
+    await sleep(2)
   }
+  throw new Error(`bench/reload: version ${tag} never answered`)
+}
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length - 1) * p))]!
+}
+
+interface Dip {
+  saves: number
+  saveToAnswerMs: number[]
+  steadyMsgsPerSec: number
+  /** Per save, its worst bucket from the save to 50 ms after its answer, over steady. */
+  worstPerSave: number[]
+  /** The same for each reload of the unchanged file, its transform cached: the event loop's part of a reload. */
+  worstPerCachedReload: number[]
+  /** The same for each control: BURN_MS of busy loop on the load's CPU at nice 19, no reload. */
+  worstPerBurn: number[]
+  /** The same for windows of as many buckets with nothing in them: the machine's own floor. */
+  worstPerQuietWindow: number[]
+  serverCpuPct: number
+  loadCpuPct: number
+  pinned: string
+}
+
+/** How long each control's busy loop runs: about a transpile's wall time in the worker under this load. */
+const BURN_MS = 15
+
+/**
+ * The load phase: the server child saturated by the load generator (64
+ * connections x 16 in flight x 64 B, as `npm run bench` tcp64). Every 400 ms
+ * comes, in turn: a real save (changed content, so it is transpiled anew)
+ * that the watcher picks up, seen going live on msgId 2 by this process; a
+ * reload of the file as it is (over IPC: no watcher, no transpiling); a
+ * control, a busy loop on the load's CPU. Replies are counted per 25 ms
+ * bucket by the generator.
+ *
+ * Only the server's main thread is pinned (to CPU 0, once it listens): its
+ * transpile worker, started by the first load, and Node's helper threads may
+ * run on the other CPU, as they would on a host with cores to spare. Pinning
+ * the whole process instead puts the worker on the event loop's CPU.
+ */
+/** Ask the server child to reload the plugin as it is on disk; resolves when it has. */
+function reloadAsIs(server: ServerChild): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error('bench/reload: the server did not answer a reload within 5 s')), 5_000)
+    const onMessage = (m: { type?: string }) => m?.type === 'reloaded' && done()
+    const done = (err?: Error) => {
+      clearTimeout(timer)
+      server.proc.off('message', onMessage)
+      if (err) reject(err)
+      else resolve()
+    }
+    server.proc.on('message', onMessage)
+    server.proc.send({ type: 'reload' })
+  })
+}
+
+async function underLoad(durationMs: number): Promise<Dip> {
+  const bin = process.env.ENET_BENCH_LOADGEN
+  if (!bin) throw new Error('bench/reload: ENET_BENCH_LOADGEN (the compiled bench/loadgen.c) is not set: run it through npm run bench:reload')
+  const BUCKET = 25
+  const WARMUP = 1_000
+  const pin = pinning(cpus().length, true)
+  const { root, file } = appFolder()
+  const entry = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './reload-server.ts' : './reload-server.js', import.meta.url))
+  const server = await ServerChild.start('enet', entry, { prefix: [], nodeFlags: [], nofile: null, env: { ...process.env, ENET_BENCH_ROOT: root } })
+  const pinned = pin.server.length ? (execFileSync('taskset', ['-p', '-c', '0', String(server.pid)], { stdio: 'ignore' }), `server's main thread on CPU 0, load on CPU ${pin.load.at(-1)} (taskset)`) : pin.text
+  const probe = connect(`tcp://127.0.0.1:${server.ready.tcp.port}`, { reconnect: false })
   try {
+    await probe.ready()
+    const run = loadRun(bin, pin, 'tcp', { port: server.ready.tcp.port, conns: 64, inflight: 16, size: 64, warmupMs: WARMUP, measureMs: durationMs, pid: server.pid, bucketMs: BUCKET })
+    const t0 = process.hrtime.bigint()
+    const since = () => Number(process.hrtime.bigint() - t0) / 1e6
+    const saves: Array<[bigint, bigint]> = []
+    const burns: Array<[bigint, bigint]> = []
+    const cached: Array<[bigint, bigint]> = []
+    await sleep(WARMUP + 200)
+    // The last event has its end and 50 ms more inside the window.
+    for (let n = 1; since() + 400 + 250 < WARMUP + durationMs; n++) {
+      await sleep(400)
+      const at = process.hrtime.bigint()
+      if (n % 3 === 2) {
+        await reloadAsIs(server)
+        cached.push([at, process.hrtime.bigint()])
+        continue
+      }
+      if (n % 3 === 0) {
+        await burnRun(bin, pin, BURN_MS)
+        burns.push([at, process.hrtime.bigint()])
+        continue
+      }
+      const tag = `load${n}`
+      writeFileSync(file, plugin(tag))
+      await awaitTag(probe, tag)
+      saves.push([at, process.hrtime.bigint()])
+    }
+    const r = await run
+    if (!r.buckets || r.startNs === undefined) throw new Error('bench/reload: the load generator printed no buckets')
+    const start = BigInt(r.startNs)
+    const at = (t: bigint) => Math.floor(Number(t - start) / 1e6 / BUCKET)
+    const rates = r.buckets.map((x) => (x * 1000) / BUCKET)
+    // The buckets past the window's end are cut short.
+    const usable = Math.floor(durationMs / BUCKET)
+    const span = ([s, e]: [bigint, bigint]) => [at(s), Math.min(usable - 1, at(e + 50_000_000n))] as const
+    const windows = [...saves, ...cached, ...burns].map(span)
+    const near = new Set(windows.flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, k) => a + k)))
+    const steady = rates.slice(0, usable).filter((_, i) => !near.has(i))
+    const steadyMedian = pct([...steady].sort((a, b) => a - b), 0.5)
+    const worst = (events: Array<[bigint, bigint]>) => events.map(span).map(([a, b]) => Math.min(...rates.slice(a, b + 1)) / steadyMedian)
+    // Quiet windows: runs of as many buckets as the longest event's, nothing in them.
+    const len = Math.max(...windows.map(([a, b]) => b - a + 1))
+    const worstPerQuietWindow: number[] = []
+    for (let i = 0; i + len <= usable; ) {
+      const w = Array.from({ length: len }, (_, k) => i + k)
+      if (w.some((k) => near.has(k))) {
+        i++
+        continue
+      }
+      worstPerQuietWindow.push(Math.min(...w.map((k) => rates[k]!)) / steadyMedian)
+      i += len
+    }
+    return {
+      saves: saves.length,
+      saveToAnswerMs: saves.map(([s, a]) => Number(a - s) / 1e6),
+      steadyMsgsPerSec: steadyMedian,
+      worstPerSave: worst(saves),
+      worstPerCachedReload: worst(cached),
+      worstPerBurn: worst(burns),
+      worstPerQuietWindow,
+      serverCpuPct: (r.serverCpuSeconds / r.seconds) * 100,
+      loadCpuPct: (r.loadCpuSeconds / r.seconds) * 100,
+      pinned,
+    }
+  } finally {
+    await probe.close()
+    await server.stop()
+    rmSync(root, { recursive: true, force: true })
+  }
+}
+
+async function main(): Promise<void> {
+  const { root, file } = appFolder()
+  const app = await startApp({ cwd: root })
+  const probe = connect(`tcp://127.0.0.1:${app.server.address().tcp!.port}`, { reconnect: false })
+  try {
+    await probe.ready()
     // 1. Save → answer: write the file, ask until the reply carries the new tag.
     // And the longest the event loop was held meanwhile (a 1 ms timer's
     // lateness): what a reload itself blocks, which bounds its dip under load.
-    const probe = await open()
     const saveMs: number[] = []
     const heldMs: number[] = []
     let tick = performance.now()
@@ -79,14 +235,12 @@ async function main(): Promise<void> {
     }, 1)
     for (let i = 1; i <= SAVES; i++) {
       const tag = `t${i}`
-      await new Promise((r) => setTimeout(r, 20))
+      await sleep(20)
       tick = performance.now()
       held = 0
       const t0 = performance.now()
       writeFileSync(file, plugin(tag))
-      for (let tries = 0; tries < 100_000; tries++) {
-        if ((await probe.request(1, '', { timeoutMs: 2_000 })).data.toString() === tag) break
-      }
+      await awaitTag(probe, tag)
       saveMs.push(performance.now() - t0)
       heldMs.push(held)
     }
@@ -94,57 +248,13 @@ async function main(): Promise<void> {
     saveMs.sort((a, b) => a - b)
     heldMs.sort((a, b) => a - b)
 
-    // 2. Under load: 8 connections x 16 in flight; every 400 ms a real save
-    // (changed content, so it is transpiled anew) that the watcher picks up.
-    // Per save: save -> the first load reply carrying the new tag, and the
-    // replies per 25 ms window from the save to 50 ms after that answer.
-    const load = await Promise.all(Array.from({ length: 8 }, open))
-    const BUCKET = 25
-    const buckets: number[] = []
-    const underLoadMs: number[] = []
-    const windows: Array<[number, number]> = []
-    const start = performance.now()
-    const DURATION = quick ? 2_000 : 4_000
-    let stop = false
-    let want = ''
-    let savedAt = 0
-    const loops = load.flatMap((c) =>
-      Array.from({ length: 16 }, async () => {
-        while (!stop) {
-          const r = await c.request(1, '', { timeoutMs: 5_000 })
-          const now = performance.now()
-          const b = Math.floor((now - start) / BUCKET)
-          buckets[b] = (buckets[b] ?? 0) + 1
-          if (want !== '' && r.data.toString() === want) {
-            underLoadMs.push(now - savedAt)
-            windows.push([savedAt - start, now - start + 50])
-            want = ''
-          }
-        }
-      }),
-    )
-    let n = 0
-    while (performance.now() - start < DURATION) {
-      await new Promise((r) => setTimeout(r, 400))
-      if (want !== '') continue
-      const tag = `load${++n}`
-      savedAt = performance.now()
-      want = tag
-      writeFileSync(file, plugin(tag))
-    }
-    // The last save gets its answer before the load stops.
-    for (let i = 0; i < 200 && want !== ''; i++) await new Promise((r) => setTimeout(r, 10))
-    stop = true
-    await Promise.all(loops)
-    const rates = buckets.map((x) => ((x ?? 0) * 1000) / BUCKET)
-    const near = new Set(windows.flatMap(([a, b]) => Array.from({ length: Math.floor(b / BUCKET) - Math.floor(a / BUCKET) + 1 }, (_, k) => Math.floor(a / BUCKET) + k)))
-    // The last window is cut short by the stop: leave it out.
-    const last = rates.length - 1
-    const steady = rates.filter((_, i) => i > 2 && i < last && !near.has(i)).sort((a, b) => a - b)
-    const during = rates.filter((_, i) => near.has(i) && i < last)
-    const steadyMedian = pct(steady, 0.5)
-    const worst = Math.min(...during)
-    underLoadMs.sort((a, b) => a - b)
+    // 2. Under load, in a server child (see the top of this file).
+    const dip = await underLoad(quick ? 5_000 : 15_000)
+    const underLoadMs = [...dip.saveToAnswerMs].sort((a, b) => a - b)
+    const perSave = [...dip.worstPerSave].sort((a, b) => a - b)
+    const perBurn = [...dip.worstPerBurn].sort((a, b) => a - b)
+    const perCached = [...dip.worstPerCachedReload].sort((a, b) => a - b)
+    const perQuiet = [...dip.worstPerQuietWindow].sort((a, b) => a - b)
 
     // 3. Heap over many reloads, each of a changed file (a new transform every time).
     const gc = (globalThis as { gc?: () => void }).gc
@@ -170,30 +280,48 @@ async function main(): Promise<void> {
     }
 
     const kb = (b: number) => `${(b / 1024).toFixed(0)} KiB`
+    const pc = (x: number) => `${(x * 100).toFixed(0)}%`
+    const transpiling = process.env.ENET_TRANSPILE_WORKER === '0' ? 'on the main thread (ENET_TRANSPILE_WORKER=0)' : 'in a worker thread'
     console.log(`reload: save → new version answering over ${SAVES} saves: median ${pct(saveMs, 0.5).toFixed(1)} ms, p99 ${pct(saveMs, 0.99).toFixed(1)} ms, min ${saveMs[0]!.toFixed(1)} ms`)
     console.log(`reload: the event loop held at most, per save (a 1 ms timer's lateness, no load): median ${pct(heldMs, 0.5).toFixed(1)} ms, max ${heldMs[heldMs.length - 1]!.toFixed(1)} ms`)
-    console.log(`reload: under load, save → new version answering over ${underLoadMs.length} saves: median ${pct(underLoadMs, 0.5).toFixed(1)} ms, p99 ${pct(underLoadMs, 0.99).toFixed(1)} ms, max ${underLoadMs[underLoadMs.length - 1]!.toFixed(1)} ms`)
-    console.log(`reload: throughput in ${BUCKET} ms buckets: steady median ${steadyMedian.toFixed(0)} msg/s; worst bucket from a save to its answer (+50 ms) ${worst.toFixed(0)} msg/s (${((worst / steadyMedian) * 100).toFixed(0)}% of steady; for the machine's own noise, the steady windows' 5th percentile is ${pct(steady, 0.05).toFixed(0)} msg/s, ${((pct(steady, 0.05) / steadyMedian) * 100).toFixed(0)}%, their worst ${steady[0]!.toFixed(0)}); transpiling ${process.env.ENET_TRANSPILE_WORKER === '0' ? 'on the main thread (ENET_TRANSPILE_WORKER=0)' : 'in a worker thread'}`)
+    console.log(`reload: under load (${dip.pinned}; server at ${dip.serverCpuPct.toFixed(0)} % of a core, load ${dip.loadCpuPct.toFixed(0)} %), save → new version answering over ${dip.saves} saves: median ${pct(underLoadMs, 0.5).toFixed(1)} ms, p99 ${pct(underLoadMs, 0.99).toFixed(1)} ms, max ${underLoadMs[underLoadMs.length - 1]!.toFixed(1)} ms`)
+    console.log(
+      `reload: throughput in 25 ms buckets, steady median ${dip.steadyMsgsPerSec.toFixed(0)} msg/s; per save, its worst bucket from the save to 50 ms after its answer: median ${pc(pct(perSave, 0.5))}, worst ${pc(perSave[0]!)} of steady; ` +
+        `for ${perCached.length} reloads of the unchanged file (transform cached, no watcher): median ${pc(pct(perCached, 0.5))}, worst ${pc(perCached[0]!)}; ` +
+        `for ${perBurn.length} controls (no reload: ${BURN_MS} ms of busy loop on the load's CPU at nice 19): median ${pc(pct(perBurn, 0.5))}, worst ${pc(perBurn[0]!)}; ` +
+        `for ${perQuiet.length} windows as long with nothing in them (the machine's own floor): median ${perQuiet.length ? pc(pct(perQuiet, 0.5)) : 'n/a'}, worst ${perQuiet.length ? pc(perQuiet[0]!) : 'n/a'}; transpiling ${transpiling}`,
+    )
     console.log(`reload: heap growth after ${RELOADS} reloads (gc ${gc ? 'on' : 'OFF: run with --expose-gc'}): ${marks.map((m, i) => `${((i + 1) * RELOADS) / 5}: ${kb(m)}`).join(', ')}`)
+    const r2 = (x: number) => +x.toFixed(2)
     console.log(
       JSON.stringify({
         reload: {
           saves: SAVES,
           saveToAnswerMs: { median: +pct(saveMs, 0.5).toFixed(1), p99: +pct(saveMs, 0.99).toFixed(1) },
           loopHeldMs: { median: +pct(heldMs, 0.5).toFixed(1), max: +heldMs[heldMs.length - 1]!.toFixed(1) },
-          underLoad: { saves: underLoadMs.length, saveToAnswerMs: { median: +pct(underLoadMs, 0.5).toFixed(1), p99: +pct(underLoadMs, 0.99).toFixed(1), max: +underLoadMs[underLoadMs.length - 1]!.toFixed(1) } },
+          underLoad: { saves: dip.saves, serverCpuPct: +dip.serverCpuPct.toFixed(1), saveToAnswerMs: { median: +pct(underLoadMs, 0.5).toFixed(1), p99: +pct(underLoadMs, 0.99).toFixed(1), max: +underLoadMs[underLoadMs.length - 1]!.toFixed(1) } },
           transpileWorker: process.env.ENET_TRANSPILE_WORKER !== '0',
-          dip: { steadyMsgsPerSec: Math.round(steadyMedian), worstMsgsPerSec: Math.round(worst), ratio: +(worst / steadyMedian).toFixed(2), steadyP5Ratio: +(pct(steady, 0.05) / steadyMedian).toFixed(2), steadyWorstRatio: +(steady[0]! / steadyMedian).toFixed(2) },
+          dip: {
+            steadyMsgsPerSec: Math.round(dip.steadyMsgsPerSec),
+            perSave: { median: r2(pct(perSave, 0.5)), worst: r2(perSave[0]!) },
+            cachedReload: { n: perCached.length, median: r2(pct(perCached, 0.5)), worst: r2(perCached[0]!) },
+            burnControl: { ms: BURN_MS, n: perBurn.length, median: r2(pct(perBurn, 0.5)), worst: r2(perBurn[0]!) },
+            quietWindows: { n: perQuiet.length, median: perQuiet.length ? r2(pct(perQuiet, 0.5)) : null, worst: perQuiet.length ? r2(perQuiet[0]!) : null },
+          },
           heapGrowthBytes: marks,
           reloads: RELOADS,
         },
       }),
     )
   } finally {
-    await Promise.all(clients.map((c) => c.close()))
+    await probe.close()
     await app.close()
     rmSync(root, { recursive: true, force: true })
   }
 }
 
-await main()
+try {
+  await main()
+} finally {
+  killAll()
+}
