@@ -1,5 +1,5 @@
-// enet start --workers 2 as real processes: the TCP port is shared by both
-// workers, UDP is served by one (replies from the listening port), the admin
+// enet start --workers 2 as real processes: the TCP port (and WebSocket's and
+// TLS's) is shared by both workers, UDP is served by one (replies from the listening port), the admin
 // socket shows every worker, a plugin save reloads all of them and a broken
 // one is refused by all, and SIGTERM drains every worker.
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises'
@@ -8,6 +8,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import { adminRequest } from '../../core/runtime/admin.ts'
+import { connect, type Client } from '../../core/client/index.ts'
+import { useCerts } from '../helpers/certs.ts'
 import { FrameClient } from '../helpers/frames.ts'
 import { UdpClient } from '../helpers/udp.ts'
 import { startEnet, type EnetProcess } from '../helpers/enet-process.ts'
@@ -18,6 +20,7 @@ const PLUGINS = fileURLToPath(new URL('../../plugins', import.meta.url))
 import { events, get } from '../helpers/http.ts'
 import { parseProm } from '../helpers/prom.ts'
 
+const certs = useCerts()
 const cleanups: Array<() => unknown> = []
 afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn()
@@ -144,6 +147,29 @@ describe('enet start --workers 2', () => {
       [0, 1],
       [1, 1],
     ])
+  })
+
+  it('--ws and --tls beside TCP: the listening line and log name both ports, shared by both workers', async () => {
+    const p = await project()
+    const cert = certs.make('workers')
+    const { enet } = await start(p.dir, ['--ws', '127.0.0.1:0', '--tls', '127.0.0.1:0', '--tls-cert', cert.cert, '--tls-key', cert.key])
+    const ports = await enet.ports
+    expect(ports.ws).toBeGreaterThan(0)
+    expect(ports.tls).toBeGreaterThan(0)
+    expect(await enet.waitLog((l) => l.msg === 'listening')).toMatchObject({ ws: { port: ports.ws }, tls: { port: ports.tls } })
+    const open = (url: string, o: Parameters<typeof connect>[1] = {}) => {
+      const c = connect(url, { reconnect: false, ...o })
+      cleanups.push(() => c.close())
+      return c
+    }
+    const clients: Client[] = [
+      ...Array.from({ length: 6 }, () => open(`ws://127.0.0.1:${ports.ws}/`)),
+      ...Array.from({ length: 6 }, () => open(`tls://127.0.0.1:${ports.tls}`, { tls: { ca: cert.pem } })),
+    ]
+    const served = await Promise.all(clients.map(async (c) => (await c.request(30, '0', { timeoutMs: 5_000 })).data.toString()))
+    // Each protocol's connections are spread over both workers (round robin through the primary).
+    expect(new Set(served.slice(0, 6).map((s) => s.split(':')[1])).size).toBe(2)
+    expect(new Set(served.slice(6).map((s) => s.split(':')[1])).size).toBe(2)
   })
 
   it('a plugin save reloads every worker; a broken save is refused by every worker and v2 keeps serving both', async () => {

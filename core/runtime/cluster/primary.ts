@@ -70,10 +70,10 @@ export class ClusterPrimary {
     return this.address()
   }
 
-  /** TCP is the same in every worker; UDP is worker 0's. */
+  /** TCP, WebSocket and TLS are the same in every worker (one shared port each); UDP is worker 0's. */
   address(): ServerAddress {
     const first = this.slots[0]?.address ?? {}
-    return { ...(first.tcp && { tcp: first.tcp }), ...(first.udp && { udp: first.udp }) }
+    return { ...(first.tcp && { tcp: first.tcp }), ...(first.udp && { udp: first.udp }), ...(first.ws && { ws: first.ws }), ...(first.tls && { tls: first.tls }) }
   }
 
   pids(): number[] {
