@@ -5,7 +5,7 @@
 // Flags: --quick reaches both parts. --only picks scenarios of part 1 and,
 // with the name `reload`, part 2: `--only tcp64` runs tcp64 alone,
 // `--only reload` the reload figures alone, `--only udp,reload` both. Every
-// other flag (--rounds, --warmup, --measure, --accepts, --min-cpu, --no-pin,
+// other flag (--rounds, --warmup, --measure, --settle, --accepts, --min-cpu, --no-pin,
 // --fake-enet, --metrics, --cpu-prof) belongs to part 1, which rejects what it does
 // not know; part 2 only ever receives --quick. When --only skips part 1, any
 // such flag is an error here: nothing else would look at it.
@@ -16,7 +16,7 @@ const RUNNER = fileURLToPath(new URL('../bin/run.mjs', import.meta.url))
 const INDEX = fileURLToPath(new URL('./index.ts', import.meta.url))
 const RELOAD = fileURLToPath(new URL('./reload.ts', import.meta.url))
 
-const USAGE = `usage: npm run bench -- [--quick] [--only tcp64,tcp4k,udp64,tcp1,accept,reload] [--rounds N] [--warmup MS] [--measure MS] [--accepts N] [--min-cpu PCT] [--no-pin] [--fake-enet] [--metrics [--scrape-ms MS]] [--cpu-prof]
+const USAGE = `usage: npm run bench -- [--quick] [--only tcp64,tcp4k,udp64,tcp1,accept,reload] [--rounds N] [--warmup MS] [--measure MS] [--settle MS] [--accepts N] [--min-cpu PCT] [--no-pin] [--fake-enet] [--metrics [--scrape-ms MS]] [--cpu-prof]
   runs bench/index.ts (enet vs plain) with these flags, then bench/reload.ts (compiled, under --expose-gc) with --quick if given.
   --only: scenario ids or prefixes for bench/index.ts; "reload" selects bench/reload.ts. Without --only both run in full.
   --cpu-prof: each server child of bench/index.ts writes a V8 CPU profile; the folder is printed at the end.

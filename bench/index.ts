@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [--only tcp64,udp] [--rounds N] [--warmup MS] [--measure MS] [--accepts N] [--no-pin] [--fake-enet] [--cpu-prof]
+// npm run bench [-- --quick] [--only tcp64,udp] [--rounds N] [--warmup MS] [--measure MS] [--settle MS] [--accepts N] [--no-pin] [--fake-enet] [--cpu-prof]
 // (npm run bench goes through bench/all.ts, which runs this, then bench/reload.ts.)
 //
 // enet (bench/enet-server.ts: one echo route) against a plain Node net/dgram
@@ -41,12 +41,16 @@ interface Options {
   /** --scrape-ms: how often --metrics' scraper GETs /metrics (default 1000; 0: never, the listener only). */
   scrapeMs: number
   cpuProfDir: string | null
+  /** --settle: how long each server idles after it listens, before its load. */
+  settleMs: number
 }
 
 const USAGE =
-  'usage: npm run bench -- [--quick] [--only tcp64,tcp4k,udp64,tcp1,accept] [--rounds N] [--warmup MS] [--measure MS] [--accepts N] [--min-cpu PCT] [--no-pin] [--fake-enet] [--metrics [--scrape-ms MS]] [--cpu-prof]\n' +
+  'usage: npm run bench -- [--quick] [--only tcp64,tcp4k,udp64,tcp1,accept] [--rounds N] [--warmup MS] [--measure MS] [--settle MS] [--accepts N] [--min-cpu PCT] [--no-pin] [--fake-enet] [--metrics [--scrape-ms MS]] [--cpu-prof]\n' +
   '  --quick: 2 rounds of 300 + 1000 ms (default 3 rounds of 1000 ms warm-up + 3000 ms measured).\n' +
   '  --min-cpu: a throughput run whose server used less than this % of one core is invalid (default 90).\n' +
+  '  --settle: each server idles this long after it listens, before the load (default 0); 12000 lets V8\'s memory reducer\n' +
+  '    shrink the young generation that loading grew, as in a server that has sat idle once.\n' +
   '  --no-pin: do not pin server and load to CPUs with taskset.\n' +
   '  --fake-enet (or BENCH_FAKE_ENET=1) runs the plain server in the enet slot, to test the harness.\n' +
   '  --metrics runs enet without metrics in the plain slot and with them (HTTP listener, /metrics scraped every second) in the enet slot;\n' +
@@ -60,7 +64,7 @@ function usage(msg?: string): never {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, only: null, rounds: 3, warmupMs: 1000, measureMs: 3000, accepts: 10_000, minCpu: 90, pin: true, fakeEnet: process.env.BENCH_FAKE_ENET === '1', metrics: false, scrapeMs: 1000, cpuProfDir: null }
+  const o: Options = { quick: false, only: null, rounds: 3, warmupMs: 1000, measureMs: 3000, accepts: 10_000, minCpu: 90, pin: true, fakeEnet: process.env.BENCH_FAKE_ENET === '1', metrics: false, scrapeMs: 1000, cpuProfDir: null, settleMs: 0 }
   const explicit = new Set<string>()
   const num = (name: string, v: string | undefined, min: number): number => {
     const n = Number(v)
@@ -88,6 +92,9 @@ function parseArgs(argv: string[]): Options {
         break
       case '--measure':
         o.measureMs = num('--measure', val(), 100)
+        break
+      case '--settle':
+        o.settleMs = num('--settle', val(), 0)
         break
       case '--accepts':
         o.accepts = num('--accepts', val(), 1)
@@ -207,6 +214,7 @@ async function runOne(sc: Scenario, impl: Impl, round: number, env: Env): Promis
     const { tcp, udp } = server.ready
     const p = await probe(bin, pin, tcp.port, udp.port)
     if (!p.ok) throw new Error(`echo probe failed: ${p.errors.join('; ')}`)
+    if (o.settleMs > 0) await sleep(o.settleMs)
     if (sc.kind === 'accept') {
       const startMem = await server.mem()
       // Warm the accept path so one-time costs (JIT, lazily built structures) are not charged to the measured ones.
@@ -380,7 +388,7 @@ async function main(): Promise<number> {
   const load = os.loadavg()
   console.log(
     `enet bench: node ${process.version}, ${os.cpus().length} CPUs, load average ${load.map((l) => l.toFixed(2)).join(' ')}; ${env.pin.text}; ` +
-      `${o.rounds} paired round(s), warm-up ${o.warmupMs} ms + measured ${o.measureMs} ms; accept N = ${fmt(o.accepts)}${o.quick ? ' (--quick)' : ''}`,
+      `${o.rounds} paired round(s), ${o.settleMs > 0 ? `each server idle ${o.settleMs} ms after it listens, then ` : ''}warm-up ${o.warmupMs} ms + measured ${o.measureMs} ms; accept N = ${fmt(o.accepts)}${o.quick ? ' (--quick)' : ''}`,
   )
   if (o.fakeEnet) console.log('*** --fake-enet: the "enet" column is the PLAIN server (harness test), not enet ***')
   if (o.metrics) console.log(`*** --metrics: "plain" is enet with metrics off, "enet" is enet with metrics on (HTTP listener, ${o.scrapeMs > 0 ? `/metrics scraped every ${o.scrapeMs} ms` : 'never scraped'}): the ratio is the cost of metrics ***`)
@@ -422,6 +430,7 @@ async function main(): Promise<number> {
       rounds: o.rounds,
       warmupMs: o.warmupMs,
       measureMs: o.measureMs,
+      settleMs: o.settleMs,
       accepts: o.accepts,
       minCpuPct: o.minCpu,
       scenarios: json,
