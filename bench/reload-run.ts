@@ -23,7 +23,7 @@ import { parseArgs } from 'node:util'
 import { connect, type Client } from '../core/client/index.ts'
 import { startApp } from '../core/runtime/app.ts'
 import { killAll, ServerChild } from './children.ts'
-import { burnRun, loadRun, pinning } from './loadgen.ts'
+import { burnRun, loadRun, pinning, type Pinning } from './loadgen.ts'
 
 // Strict: a mistyped flag stops here instead of running the full 500 reloads.
 // `npm run bench` (bench/all.ts) hands this part only the flags it knows.
@@ -140,10 +140,12 @@ async function underLoad(durationMs: number): Promise<Dip> {
   const pin = pinning(cpus().length, true)
   const { root, file } = appFolder()
   const entry = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './reload-server.ts' : './reload-server.js', import.meta.url))
-  const server = await ServerChild.start('enet', entry, { prefix: [], nodeFlags: [], nofile: null, env: { ...process.env, ENET_BENCH_ROOT: root } })
-  const pinned = pin.server.length ? (execFileSync('taskset', ['-p', '-c', '0', String(server.pid)], { stdio: 'ignore' }), `server's main thread on CPU 0, load on CPU ${pin.load.at(-1)} (taskset)`) : pin.text
-  const probe = connect(`tcp://127.0.0.1:${server.ready.tcp.port}`, { reconnect: false })
+  let server: ServerChild | undefined
+  let probe: Client | undefined
   try {
+    server = await ServerChild.start('enet', entry, { prefix: [], nodeFlags: [], nofile: null, env: { ...process.env, ENET_BENCH_ROOT: root } })
+    const pinned = pinMainThread(server.pid, pin)
+    probe = connect(`tcp://127.0.0.1:${server.ready.tcp.port}`, { reconnect: false })
     await probe.ready()
     const run = loadRun(bin, pin, 'tcp', { port: server.ready.tcp.port, conns: 64, inflight: 16, size: 64, warmupMs: WARMUP, measureMs: durationMs, pid: server.pid, bucketMs: BUCKET })
     const t0 = process.hrtime.bigint()
@@ -209,10 +211,17 @@ async function underLoad(durationMs: number): Promise<Dip> {
       pinned,
     }
   } finally {
-    await probe.close()
-    await server.stop()
+    await probe?.close()
+    await server?.stop()
     rmSync(root, { recursive: true, force: true })
   }
+}
+
+/** Pin the server's main thread alone (taskset -p: one thread's mask); its threads started already keep theirs. */
+function pinMainThread(pid: number, pin: Pinning): string {
+  if (!pin.server.length) return pin.text
+  execFileSync('taskset', ['-p', '-c', '0', String(pid)], { stdio: 'ignore' })
+  return `server's main thread on CPU 0, load on CPU ${pin.load.at(-1)} (taskset)`
 }
 
 async function main(): Promise<void> {
