@@ -70,10 +70,9 @@ export class ClusterPrimary {
     return this.address()
   }
 
-  /** TCP, WebSocket and TLS are the same in every worker (one shared port each); UDP is worker 0's. */
+  /** Worker 0's: TCP, WebSocket and TLS are the same in every worker (one shared port each), and UDP is worker 0's. */
   address(): ServerAddress {
-    const first = this.slots[0]?.address ?? {}
-    return { ...(first.tcp && { tcp: first.tcp }), ...(first.udp && { udp: first.udp }), ...(first.ws && { ws: first.ws }), ...(first.tls && { tls: first.tls }) }
+    return { ...this.slots[0]?.address }
   }
 
   pids(): number[] {
