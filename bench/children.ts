@@ -39,7 +39,7 @@ export class ServerChild {
   exitInfo: { code: number | null; signal: NodeJS.Signals | null } | null = null
   ready!: ServerReady
   private listeners = new Set<(m: unknown) => void>()
-  private memId = 0
+  private msgId = 0
 
   private constructor(
     readonly name: string,
@@ -113,7 +113,7 @@ export class ServerChild {
   }
 
   mem(): Promise<MemSample> {
-    const id = ++this.memId
+    const id = ++this.msgId
     if (this.proc.connected) this.proc.send({ type: 'mem', id })
     return this.waitFor(
       (m) => {
@@ -123,6 +123,20 @@ export class ServerChild {
       15_000,
       'a memory sample',
     )
+  }
+
+  /** Ask the child to reload its plugins as they are on disk; resolves once it has. */
+  reload(): Promise<void> {
+    const id = ++this.msgId
+    if (this.proc.connected) this.proc.send({ type: 'reload', id })
+    return this.waitFor(
+      (m) => {
+        const msg = m as ServerMessage
+        return msg.type === 'reloaded' && msg.id === id ? true : undefined
+      },
+      5_000,
+      'a reload',
+    ).then(() => undefined)
   }
 
   /** Ask the child to close the server and exit; SIGKILL after `ms`. */

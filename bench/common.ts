@@ -29,10 +29,11 @@ export interface MemSample {
   gc: boolean
 }
 
-export type ServerCommand = { type: 'mem'; id: number } | { type: 'stop' }
+export type ServerCommand = { type: 'mem'; id: number } | { type: 'reload'; id: number } | { type: 'stop' }
 export type ServerMessage =
   | ServerReady
   | { type: 'mem'; id: number; mem: MemSample }
+  | { type: 'reloaded'; id: number }
   | { type: 'error'; message: string }
 
 
@@ -63,12 +64,21 @@ export async function measureMemory(): Promise<Omit<MemSample, 'conns' | 'counte
 
 /**
  * The server side of the IPC protocol: report readiness, answer memory
- * samples, stop on request. `start` returns the bound ports, a way to count
+ * samples, reload when the server can, stop on request. `start` returns the bound ports, a way to count
  * connections and a close function.
  */
 export async function runServerChild(
   impl: string,
-  start: () => Promise<{ tcp: Endpoint; udp: Endpoint; http?: Endpoint; conns: () => number; counters?: () => Record<string, number>; close: () => Promise<void> }>,
+  start: () => Promise<{
+    tcp: Endpoint
+    udp: Endpoint
+    http?: Endpoint
+    conns: () => number
+    counters?: () => Record<string, number>
+    /** Reload the server's plugins as they are on disk (bench/reload-server.ts). */
+    reload?: () => Promise<void>
+    close: () => Promise<void>
+  }>,
 ): Promise<void> {
   exitWithParent()
   let server: Awaited<ReturnType<typeof start>>
@@ -85,6 +95,8 @@ export async function runServerChild(
       void measureMemory().then((m) => {
         send({ type: 'mem', id: msg.id, mem: { ...m, conns: server.conns(), counters: server.counters?.() } })
       })
+    } else if (msg.type === 'reload') {
+      void server.reload?.().then(() => send({ type: 'reloaded', id: msg.id }))
     } else if (msg.type === 'stop') {
       // Exit codes the orchestrator reports: 3 = close() still pending after 3 s, 4 = close() rejected.
       const hard = setTimeout(() => process.exit(3), 3000)

@@ -23,8 +23,9 @@
 // tell whether the server or the load was the limit.
 //
 // With BUCKET_MS, tcp also counts the replies of the window per BUCKET_MS
-// (bench/reload-run.ts: the throughput dip while a plugin reloads), printed
-// with the window's start on CLOCK_MONOTONIC (process.hrtime's clock).
+// (bench/reload-run.ts: the throughput dip while a plugin reloads), and says
+// when the window starts, a line {"measuring":"NS"} on CLOCK_MONOTONIC
+// (process.hrtime's clock), before the result.
 //
 // accept: opens COUNT connections, at most CONCURRENCY connecting at once,
 // each doing one echo round trip; prints the time, then holds them until a
@@ -209,6 +210,7 @@ static int run_tcp(int port, int nconn, int inflight, int size, int warmup_ms, i
       tm0 = now;
       cpu_s0 = proc_cpu(pid);
       cpu_l0 = self_cpu();
+      if (buckets) printf("{\"measuring\":\"%lu\"}\n", tm0);
     }
     if (measuring && now >= t_end) {
       tm1 = now;
@@ -322,7 +324,7 @@ static int run_tcp(int port, int nconn, int inflight, int size, int warmup_ms, i
          "\"serverCpuSeconds\":%.3f,\"loadCpuSeconds\":%.3f,",
          msgs, secs, msgs / secs, pct(0.5), pct(0.99), pct(1.0), bad, closed, rx_bytes, cpu_s0 < 0 || cpu_s1 < 0 ? -1.0 : cpu_s1 - cpu_s0, cpu_l1 - cpu_l0);
   if (buckets) {
-    printf("\"startNs\":\"%lu\",\"bucketMs\":%d,\"buckets\":[", tm0, bucket_ms);
+    printf("\"bucketMs\":%d,\"buckets\":[", bucket_ms);
     for (size_t b = 0; b < nbuckets; b++) printf("%s%lu", b ? "," : "", buckets[b]);
     printf("],");
   }
@@ -592,9 +594,8 @@ static int run_scrape(int port, int interval_ms, int max_ms) {
   return 0;
 }
 
-// ---- probe -------------------------------------------------------------------
+// ---- burn --------------------------------------------------------------------
 
-/** Echo must return exactly what was sent, also with frames split inside a header and inside a body. */
 static int run_burn(int ms) {
   uint64_t end = now_ns() + (uint64_t)ms * 1000000ull;
   volatile uint64_t x = 1;
@@ -603,6 +604,9 @@ static int run_burn(int ms) {
   return 0;
 }
 
+// ---- probe -------------------------------------------------------------------
+
+/** Echo must return exactly what was sent, also with frames split inside a header and inside a body. */
 static int run_probe(int tcp_port, int udp_port) {
   unsigned char all[8 * 4 + 1 + 10 + 5000];
   size_t len = 0;

@@ -95,8 +95,7 @@ export interface LoadRun {
   lost: number
   serverCpuSeconds: number
   loadCpuSeconds: number
-  /** With `bucketMs`: replies per bucket of the window, which starts at `startNs` (process.hrtime.bigint()'s clock). */
-  startNs?: string
+  /** With `bucketMs`: replies per bucket of the window (it starts when `onMeasuring` is called). */
   bucketMs?: number
   buckets?: number[]
   errors: string[]
@@ -146,11 +145,28 @@ function lines(child: ChildProcess, timeoutMs: number, onLine: (line: string, n:
   })
 }
 
-/** tcp or udp throughput run; `pid` is the server's, for its CPU time over the window. */
-export async function loadRun(bin: string, pin: Pinning, kind: 'tcp' | 'udp', a: { port: number; conns: number; inflight: number; size: number; warmupMs: number; measureMs: number; pid: number; bucketMs?: number }): Promise<LoadRun> {
+/**
+ * tcp or udp throughput run; `pid` is the server's, for its CPU time over the
+ * window. With `bucketMs` (tcp), `onMeasuring` gets the window's start
+ * (process.hrtime.bigint()'s clock) as the window starts.
+ */
+export async function loadRun(
+  bin: string,
+  pin: Pinning,
+  kind: 'tcp' | 'udp',
+  a: { port: number; conns: number; inflight: number; size: number; warmupMs: number; measureMs: number; pid: number; bucketMs?: number; onMeasuring?: (startNs: bigint) => void },
+): Promise<LoadRun> {
   const child = spawnLoad(bin, pin, [kind, a.port, a.conns, a.inflight, a.size, a.warmupMs, a.measureMs, a.pid, ...(a.bucketMs ? [a.bucketMs] : [])])
   let out: LoadRun | undefined
-  await lines(child, a.warmupMs + a.measureMs + 15_000, (line) => ((out = JSON.parse(line) as LoadRun), true))
+  await lines(child, a.warmupMs + a.measureMs + 15_000, (line) => {
+    const msg = JSON.parse(line) as LoadRun | { measuring: string }
+    if ('measuring' in msg) {
+      a.onMeasuring?.(BigInt(msg.measuring))
+      return false
+    }
+    out = msg
+    return true
+  })
   return out!
 }
 

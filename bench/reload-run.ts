@@ -23,7 +23,7 @@ import { parseArgs } from 'node:util'
 import { connect, type Client } from '../core/client/index.ts'
 import { startApp } from '../core/runtime/app.ts'
 import { killAll, ServerChild } from './children.ts'
-import { burnRun, loadRun, pinning, type Pinning } from './loadgen.ts'
+import { burnRun, loadRun, pinning, type LoadRun, type Pinning } from './loadgen.ts'
 
 // Strict: a mistyped flag stops here instead of running the full 500 reloads.
 // `npm run bench` (bench/all.ts) hands this part only the flags it knows.
@@ -69,13 +69,13 @@ function appFolder(): { root: string; file: string } {
   return { root, file }
 }
 
-/** Ask msgId 2 until it answers `tag`; one request in flight, 2 ms apart. */
+/** Ask msgId 2 until it answers `tag`: one request in flight, the next as each answer comes; at most 10 s. */
 async function awaitTag(probe: Client, tag: string): Promise<void> {
-  for (let tries = 0; tries < 5_000; tries++) {
+  const deadline = performance.now() + 10_000
+  while (performance.now() < deadline) {
     if ((await probe.request(2, '', { timeoutMs: 2_000 })).data.toString() === tag) return
-    await sleep(2)
   }
-  throw new Error(`bench/reload: version ${tag} never answered`)
+  throw new Error(`bench/reload: version ${tag} did not answer within 10 s of its save`)
 }
 
 function pct(sorted: number[], p: number): number {
@@ -116,22 +116,6 @@ const BURN_MS = 15
  * run on the other CPU, as they would on a host with cores to spare. Pinning
  * the whole process instead puts the worker on the event loop's CPU.
  */
-/** Ask the server child to reload the plugin as it is on disk; resolves when it has. */
-function reloadAsIs(server: ServerChild): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => done(new Error('bench/reload: the server did not answer a reload within 5 s')), 5_000)
-    const onMessage = (m: { type?: string }) => m?.type === 'reloaded' && done()
-    const done = (err?: Error) => {
-      clearTimeout(timer)
-      server.proc.off('message', onMessage)
-      if (err) reject(err)
-      else resolve()
-    }
-    server.proc.on('message', onMessage)
-    server.proc.send({ type: 'reload' })
-  })
-}
-
 async function underLoad(durationMs: number): Promise<Dip> {
   const bin = process.env.ENET_BENCH_LOADGEN
   if (!bin) throw new Error('bench/reload: ENET_BENCH_LOADGEN (the compiled bench/loadgen.c) is not set: run it through npm run bench:reload')
@@ -147,19 +131,24 @@ async function underLoad(durationMs: number): Promise<Dip> {
     const pinned = pinMainThread(server.pid, pin)
     probe = connect(`tcp://127.0.0.1:${server.ready.tcp.port}`, { reconnect: false })
     await probe.ready()
-    const run = loadRun(bin, pin, 'tcp', { port: server.ready.tcp.port, conns: 64, inflight: 16, size: 64, warmupMs: WARMUP, measureMs: durationMs, pid: server.pid, bucketMs: BUCKET })
-    const t0 = process.hrtime.bigint()
-    const since = () => Number(process.hrtime.bigint() - t0) / 1e6
+    let run!: Promise<LoadRun>
+    const port = server.ready.tcp.port
+    const pid = server.pid
+    const started = new Promise<bigint>((onMeasuring) => {
+      run = loadRun(bin, pin, 'tcp', { port, conns: 64, inflight: 16, size: 64, warmupMs: WARMUP, measureMs: durationMs, pid, bucketMs: BUCKET, onMeasuring })
+    })
+    // If the generator fails before its window opens, `run` rejects and says why.
+    const start = await Promise.race([started, run.then(() => 0n)])
+    const since = () => Number(process.hrtime.bigint() - start) / 1e6
     const saves: Array<[bigint, bigint]> = []
     const burns: Array<[bigint, bigint]> = []
     const cached: Array<[bigint, bigint]> = []
-    await sleep(WARMUP + 200)
     // The last event has its end and 50 ms more inside the window.
-    for (let n = 1; since() + 400 + 250 < WARMUP + durationMs; n++) {
+    for (let n = 1; since() + 400 + 250 < durationMs; n++) {
       await sleep(400)
       const at = process.hrtime.bigint()
       if (n % 3 === 2) {
-        await reloadAsIs(server)
+        await server.reload()
         cached.push([at, process.hrtime.bigint()])
         continue
       }
@@ -174,18 +163,18 @@ async function underLoad(durationMs: number): Promise<Dip> {
       saves.push([at, process.hrtime.bigint()])
     }
     const r = await run
-    if (!r.buckets || r.startNs === undefined) throw new Error('bench/reload: the load generator printed no buckets')
-    const start = BigInt(r.startNs)
+    if (!r.buckets || start === 0n) throw new Error('bench/reload: the load generator printed no buckets')
     const at = (t: bigint) => Math.floor(Number(t - start) / 1e6 / BUCKET)
     const rates = r.buckets.map((x) => (x * 1000) / BUCKET)
     // The buckets past the window's end are cut short.
     const usable = Math.floor(durationMs / BUCKET)
     const span = ([s, e]: [bigint, bigint]) => [at(s), Math.min(usable - 1, at(e + 50_000_000n))] as const
-    const windows = [...saves, ...cached, ...burns].map(span)
+    const [saveSpans, cachedSpans, burnSpans] = [saves.map(span), cached.map(span), burns.map(span)]
+    const windows = [...saveSpans, ...cachedSpans, ...burnSpans]
     const near = new Set(windows.flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, k) => a + k)))
     const steady = rates.slice(0, usable).filter((_, i) => !near.has(i))
     const steadyMedian = pct([...steady].sort((a, b) => a - b), 0.5)
-    const worst = (events: Array<[bigint, bigint]>) => events.map(span).map(([a, b]) => Math.min(...rates.slice(a, b + 1)) / steadyMedian)
+    const worst = (spans: ReadonlyArray<readonly [number, number]>) => spans.map(([a, b]) => Math.min(...rates.slice(a, b + 1)) / steadyMedian)
     // Quiet windows: runs of as many buckets as the longest event's, nothing in them.
     const len = Math.max(...windows.map(([a, b]) => b - a + 1))
     const worstPerQuietWindow: number[] = []
@@ -202,9 +191,9 @@ async function underLoad(durationMs: number): Promise<Dip> {
       saves: saves.length,
       saveToAnswerMs: saves.map(([s, a]) => Number(a - s) / 1e6),
       steadyMsgsPerSec: steadyMedian,
-      worstPerSave: worst(saves),
-      worstPerCachedReload: worst(cached),
-      worstPerBurn: worst(burns),
+      worstPerSave: worst(saveSpans),
+      worstPerCachedReload: worst(cachedSpans),
+      worstPerBurn: worst(burnSpans),
       worstPerQuietWindow,
       serverCpuPct: (r.serverCpuSeconds / r.seconds) * 100,
       loadCpuPct: (r.loadCpuSeconds / r.seconds) * 100,

@@ -2,9 +2,9 @@
 // app (startApp) on the folder in ENET_BENCH_ROOT, whose echo plugin the
 // orchestrator saves while bench/loadgen.c keeps the server saturated from
 // another process. Run compiled, under plain node (bench/reload.ts).
-// {type: 'reload'} over IPC reloads the plugin as it is on disk (its
-// transform already cached: what a reload costs the event loop by itself) and
-// answers {type: 'reloaded'}.
+// A reload asked over IPC (ServerChild.reload) loads the plugin as it is on
+// disk, its transform already cached: what a reload costs the event loop by
+// itself.
 import { join } from 'node:path'
 import { runServerChild } from './common.ts'
 
@@ -13,15 +13,13 @@ await runServerChild('enet', async () => {
   if (!root) throw new Error('bench/reload-server: ENET_BENCH_ROOT (the app folder) is not set')
   const { startApp } = await import('../core/runtime/app.ts')
   const app = await startApp({ cwd: root })
-  process.on('message', (m: { type?: string }) => {
-    if (m?.type === 'reload') void app.plugins.sync(join(root, 'plugins/echo'), true).then(() => process.send?.({ type: 'reloaded' }))
-  })
   const { tcp, udp } = app.server.address()
   if (!tcp || !udp) throw new Error(`bench/reload-server: expected tcp and udp addresses, got ${JSON.stringify(app.server.address())}`)
   return {
     tcp: { host: tcp.host, port: tcp.port },
     udp: { host: udp.host, port: udp.port },
     conns: () => app.server.connections.size,
+    reload: () => app.plugins.sync(join(root, 'plugins/echo'), true),
     close: () => app.close(),
   }
 })
