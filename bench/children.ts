@@ -113,30 +113,26 @@ export class ServerChild {
   }
 
   mem(): Promise<MemSample> {
-    const id = ++this.msgId
-    if (this.proc.connected) this.proc.send({ type: 'mem', id })
-    return this.waitFor(
-      (m) => {
-        const msg = m as ServerMessage
-        return msg.type === 'mem' && msg.id === id ? msg.mem : undefined
-      },
-      15_000,
-      'a memory sample',
-    )
+    return this.ask('mem', 'mem', 15_000, 'a memory sample').then((m) => (m as Extract<ServerMessage, { type: 'mem' }>).mem)
   }
 
   /** Ask the child to reload its plugins as they are on disk; resolves once it has. */
-  reload(): Promise<void> {
+  async reload(): Promise<void> {
+    await this.ask('reload', 'reloaded', 5_000, 'a reload')
+  }
+
+  /** Send a command with a fresh id; resolves with the child's answer of type `answer` and that id. */
+  private ask(command: 'mem' | 'reload', answer: ServerMessage['type'], timeoutMs: number, what: string): Promise<ServerMessage> {
     const id = ++this.msgId
-    if (this.proc.connected) this.proc.send({ type: 'reload', id })
+    if (this.proc.connected) this.proc.send({ type: command, id })
     return this.waitFor(
       (m) => {
         const msg = m as ServerMessage
-        return msg.type === 'reloaded' && msg.id === id ? true : undefined
+        return msg.type === answer && 'id' in msg && msg.id === id ? msg : undefined
       },
-      5_000,
-      'a reload',
-    ).then(() => undefined)
+      timeoutMs,
+      what,
+    )
   }
 
   /** Ask the child to close the server and exit; SIGKILL after `ms`. */
