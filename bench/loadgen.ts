@@ -7,7 +7,7 @@
 // TCP echo at ~100 % of the server's core while using ~80 % of its own.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -60,6 +60,8 @@ export function buildServers(): string {
       throw new Error(`bench: compiling the bench servers (tsc -p bench/tsconfig.json) failed: ${e.stdout?.toString().trim() || e.message}`)
     }
   }
+  // Not TypeScript, so tsc leaves it out: the transpiling worker's script goes beside its compiled transpiler.ts.
+  copyFileSync(join(ROOT, 'core/runtime/transpile-worker.cjs'), join(JS_OUT, 'core/runtime/transpile-worker.cjs'))
   return join(JS_OUT, 'bench')
 }
 

@@ -1,21 +1,25 @@
 // Transpiling off the main thread. Before the loader imports a TypeScript
-// file, a worker thread runs jiti's own transform of it (and of the local
-// TypeScript files it imports) into jiti's fsCache; the main thread's jiti
+// file, a worker thread (transpile-worker.cjs) transforms it, and the local
+// TypeScript files it imports, into jiti's fsCache; the main thread's jiti
 // then finds every file in the cache and never runs babel.
 //
 // Measured (bench/reload.ts): babel on the main thread blocked the event loop
 // for tens of milliseconds per reload (and ~100 ms the first time, loading
 // babel itself), so the worst 25 ms window of a reload under load served 21-30 %
-// of steady throughput. jiti stays the loader: the worker only warms its cache,
-// with the same options and the same cache folder (cache-dir.ts), so the cache
-// key (file, content hash, async) is the one the main thread looks up. Anything
-// the worker misses or fails on (a syntax error, a file changed in between)
-// the main thread transpiles itself as before, and reports as before.
+// of steady throughput. In the worker, babel still cost the server 30-37 % of
+// that window on a 2-vCPU machine; the worker now uses sucrase wherever it
+// gives what babel gives, and babel for the rest. jiti stays the loader: the
+// worker only warms its cache, with the same cache folder (cache-dir.ts), so
+// the cache key (file, content hash, async) is the one the main thread looks
+// up. Anything the worker misses or fails on (a syntax error, a file changed
+// in between) the main thread transpiles itself with babel, as before, and
+// reports as before.
 //
 // The worker starts on the first load, holds the process open only while it
 // has work, and exits after IDLE_MS without any, so an idle server does not
 // keep babel's memory.
 import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 
 /** A worker with nothing to do for this long exits; the next load starts another. */
@@ -24,40 +28,10 @@ const IDLE_MS = 15_000
 const WORKER_NICE = Number(process.env.ENET_TRANSPILE_NICE ?? 5)
 /** A transform taking longer than this is left to the main thread. */
 const TIMEOUT_MS = 10_000
-
-// Plain CommonJS, evaluated as the worker's script: it runs the same whether
-// the core runs from TypeScript sources or from dist/.
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads')
-const { readFileSync } = require('node:fs')
-const { pathToFileURL, fileURLToPath } = require('node:url')
-const { createJiti } = require(workerData.jiti)
-// Linux keeps a nice value per thread: this lowers the worker alone, so on a
-// busy machine the event loop keeps its CPU and babel runs in what is left.
-try { require('node:os').setPriority(workerData.nice) } catch {}
-const jiti = createJiti(workerData.base, { moduleCache: false, fsCache: workerData.cacheDir })
-const TS = /\\.[cm]?tsx?$/
-// Local imports of jiti's async (import) output: jitiImport("./x.ts"), require("../y").
-const LOCAL = /\\b(?:jitiImport|require)\\(\\s*(["'])(\\.{1,2}\\/[^"']+)\\1\\s*\\)/g
-parentPort.on('message', ({ id, file }) => {
-  const files = []
-  const seen = new Set()
-  const visit = (f) => {
-    if (seen.has(f) || !TS.test(f) || f.includes('/node_modules/')) return
-    seen.add(f)
-    let source
-    try { source = readFileSync(f, 'utf8') } catch { return }
-    let code
-    try { code = jiti.transform({ filename: f, source, ts: true, async: true, jsx: false }) } catch { return }
-    files.push(f)
-    for (const m of code.matchAll(LOCAL)) {
-      try { visit(fileURLToPath(jiti.esmResolve(m[2], { parentURL: pathToFileURL(f).href }))) } catch {}
-    }
-  }
-  visit(file)
-  parentPort.postMessage({ id, files })
-})
-`
+/** Sucrase where it gives what babel gives (transpile-worker.cjs); ENET_TRANSPILE_SUCRASE=0 leaves every file to babel. */
+const SUCRASE = process.env.ENET_TRANSPILE_SUCRASE !== '0'
+/** The worker's script: plain CommonJS beside this file, in the sources and in dist/. */
+const WORKER_SCRIPT = fileURLToPath(new URL('./transpile-worker.cjs', import.meta.url))
 
 interface Pending {
   resolve: (files: string[]) => void
@@ -102,7 +76,8 @@ export class Transpiler {
     let worker: Worker
     try {
       const jiti = createRequire(import.meta.url).resolve('jiti')
-      worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { jiti, base: import.meta.url, cacheDir: this.cacheDir, nice: WORKER_NICE } })
+      const enetTranspiler = { jitiPath: jiti, base: import.meta.url, cacheDir: this.cacheDir, nice: WORKER_NICE, sucrase: SUCRASE }
+      worker = new Worker(WORKER_SCRIPT, { workerData: { enetTranspiler } })
     } catch {
       return null
     }

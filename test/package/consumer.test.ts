@@ -57,6 +57,8 @@ describe('the packed package in a new project', () => {
     expect(all).toContain('dist/core/index.d.ts')
     expect(all).toContain('dist/core/client/index.js')
     expect(all).toContain('dist/plugins/heartbeat/index.js')
+    // Plain CommonJS beside the compiled transpiler (the build copies it).
+    expect(all).toContain('dist/core/runtime/transpile-worker.cjs')
     expect(all).toContain('bin/enet.mjs')
     // The browser client ships as its source: one ES module with no build step.
     expect(all).toContain('core/client/browser.js')
