@@ -3,8 +3,9 @@
 // running core so user code never gets a second copy of it. A worker thread
 // transpiles first (transpiler.ts), so babel does not block the event loop.
 import type { Jiti } from 'jiti'
+import { join } from 'node:path'
 import { privateCacheDir } from './cache-dir.ts'
-import { Transpiler } from './transpiler.ts'
+import { TRANSFORMS, Transpiler } from './transpiler.ts'
 
 let loader: Promise<Jiti> | undefined
 let transpiler: Transpiler | null | undefined
@@ -27,8 +28,13 @@ export function userLoader(): Promise<Jiti> {
 }
 
 let dir: string | false | undefined
-function cacheDir(): string | false {
-  return (dir ??= privateCacheDir().dir)
+/** The folder of jiti's cache, shared by the main thread and the worker: the private folder's subfolder for the transforms in use. */
+export function cacheDir(): string | false {
+  if (dir === undefined) {
+    const d = privateCacheDir().dir
+    dir = d === false ? false : join(d, TRANSFORMS)
+  }
+  return dir
 }
 
 /** The worker that fills jiti's cache; none when the cache is off or ENET_TRANSPILE_WORKER=0. */

@@ -1,6 +1,6 @@
 // The transpiling worker's script (transpiler.ts starts it). Plain CommonJS,
 // so it runs the same whether the core runs from its TypeScript sources or
-// from dist/ (the build copies it there).
+// from dist/ (scripts/build.mjs copies it there).
 //
 // A request names a file; the worker transforms it, and the local TypeScript
 // files it imports, into jiti's fsCache, where the main thread's jiti then
@@ -8,25 +8,59 @@
 // would (fastTransform), and with jiti's babel everywhere else.
 //
 // Why: babel costs 4-10 ms of CPU per save even off the main thread, and on a
-// small machine that CPU comes out of the server's (bench/reload.ts measured
-// the worst 25 ms window of a save under load at 63-70 % of steady throughput
-// with babel, 87 % with sucrase). Sucrase does the same in about 0.1 ms.
+// small machine that CPU comes out of the server's. The reload bench
+// (bench/reload.ts) puts the worst 25 ms window of a save under load at 67 %
+// of steady throughput with babel and 79-83 % with sucrase, which takes
+// about 0.5 ms.
+//
+// Where sucrase is used and still differs from babel (the rules below do not
+// look for these, all rare in a plugin): an anonymous default class or
+// function is named '' (babel: '_default'); an exported function or class
+// declaration assigned again later keeps its first value for importers; the
+// order of the export object's keys.
 'use strict'
 const { readFileSync } = require('node:fs')
 const { fileURLToPath, pathToFileURL } = require('node:url')
 const { Script } = require('node:vm')
 const { isMainThread, parentPort, workerData } = require('node:worker_threads')
 
-// What sucrase is not trusted with: CommonJS in the source (`require`,
-// `export =`, `import x = require()`), what jiti's babel rewrites and sucrase
-// leaves alone (`import.meta`, `import()`), TypeScript namespaces and global
-// declarations, and jiti's own names. A false alarm (the word in a comment or
-// a string) only costs babel's time.
-const BABEL_ONLY = /\brequire\b|\bexport\s*=|\bimport\s*\.\s*meta\b|\bimport\s*\(|\bnamespace\b|\bmodule\s*\{|\bdeclare\s+(?:module|global)\b|\bjitiImport\b|\bjitiESMResolve\b/
+// What sucrase is not trusted with, each with how to spot it in the source.
+// A false alarm (the words in a comment or a string) only costs babel's time.
+const RULES = [
+  // CommonJS, and jiti's own names: sucrase's imports come out as require(),
+  // which become jitiImport() here.
+  ['CommonJS', /\b(?:require|exports|jitiImport|jitiESMResolve)\b|\bexport\s*=|\bimport\s+[\w$]+\s*=/],
+  // jiti's babel rewrites these; sucrase leaves them as they are.
+  ['import.meta or import()', /\bimport\s*(?:\.\s*meta\b|\()/],
+  ['a namespace', /\bnamespace\b|\bmodule\s+[\w$.'"]+\s*\{|\bdeclare\s+(?:module|global)\b/],
+  // sucrase assigns an export where it stands, babel first thing: in a cycle
+  // of local files the other side would see it missing. A file that imports
+  // no local file is in no cycle.
+  ['a local import', /\bfrom\s*['"]\.|\bimport\s*['"]\./],
+  // A removed type-only line joins the line after it to the one before
+  // (sucrase issue #645): `type T = 1` then `;(f)()`, `(f)()` or `[a] = b`.
+  ['a line that continues the one before', /^[ \t]*[-+([`;]/m],
+  // Exports sucrase writes where they stand, or in a way babel does not.
+  ['export * or a destructuring export', /\bexport\s*\*|\bexport\s+(?:const|let|var)\s*[{[]/],
+  // `export var a` declared again: sucrase exports the first value.
+  ['export var', /\bexport\s+var\b/],
+  // A member set from a template literal gets a reverse mapping it should not have.
+  ['an enum with a template literal', /\benum\b[^}]{0,1000}`/],
+  ['export { } of local names', /\bexport\s*(?:type\s*)?\{[^}]{0,1000}\}(?!\s*from\b)/],
+  ['a comment inside an import', /\bimport\s*\/[*/]/],
+]
 // An import or export-from declaration (a statement jiti's babel hoists, and
-// sucrase leaves where it stands).
-const IMPORT = String.raw`import\s*(?:type\s+)?(?:[\w$]+\s*,?\s*)?(?:\{[^}]*\}|\*\s*as\s+[\w$]+)?\s*(?:from\s*)?(['"])[^'"\n]*\1`
-const EXPORT_FROM = String.raw`export\s*(?:type\s*)?(?:\*(?:\s*as\s+[\w$]+)?|\{[^}]*\})\s*from\s*(['"])[^'"\n]*\2`
+// sucrase leaves where it stands). Linear where it can be: each run of
+// spaces has one \s* to match it (three in a row took cubic time), and a
+// brace is looked for within BRACE characters, not to the end of the file.
+// IMPORT's quote is group 1, EXPORT_FROM's group 2 where both stand together.
+const BRACE = String.raw`\{[^}]{0,1000}\}`
+const IMPORT = String.raw`import\s*(?:type\s+)?(?:[\w$]+\s*(?:,\s*)?)?(?:${BRACE}\s*|\*\s*as\s+[\w$]+\s*)?(?:from\s*)?(['"])[^'"\n]*\1`
+const EXPORT_FROM = String.raw`export\s*(?:type\s*)?(?:\*(?:\s*as\s+[\w$]+)?\s*|${BRACE}\s*)from\s*(['"])[^'"\n]*\2`
+/** The first words of what sucrase wrote. */
+const SUCRASE_MARK = '/* enet: sucrase */'
+/** Larger sources go to babel: the checks below stay well under a second. */
+const MAX_SOURCE = 256 * 1024
 // The head of a file: blanks, comments, and import declarations only.
 const HEAD = new RegExp(String.raw`(?:\s+|//[^\n]*|/\*[\s\S]*?\*/|(?:${IMPORT}|${EXPORT_FROM})\s*;?)*`, 'y')
 // An import declaration anywhere (not `x.import`, not part of a longer name).
@@ -34,12 +68,12 @@ const ANY_IMPORT = new RegExp(String.raw`(?<![\w$.])(?:${IMPORT}|${EXPORT_FROM})
 
 /**
  * Why sucrase cannot stand in for babel on this source, or null when it can.
- * Imports must all come first: jiti's babel hoists them above the module's
- * code (as ESM does), sucrase evaluates them where they stand.
+ * Imports must also all come first: jiti's babel hoists them above the
+ * module's code (as ESM does), sucrase evaluates them where they stand.
  */
 function babelOnly(source) {
-  const word = BABEL_ONLY.exec(source)
-  if (word) return `uses ${word[0]}`
+  if (source.length > MAX_SOURCE) return `over ${MAX_SOURCE} characters`
+  for (const [why, re] of RULES) if (re.test(source)) return why
   HEAD.lastIndex = 0
   HEAD.exec(source)
   if (ANY_IMPORT.test(source.slice(HEAD.lastIndex))) return 'an import after code'
@@ -59,7 +93,8 @@ function fastTransform(sucrase, babel) {
     if (opts.async && opts.ts && !opts.jsx && opts.interopDefault !== false && !opts.babel?.sourceMaps && babelOnly(opts.source) === null) {
       try {
         const { code } = sucrase(opts.source, { transforms: ['typescript', 'imports'], filePath: opts.filename, disableESTransforms: true })
-        const jitiCode = code.replace(/\brequire\(/g, 'await jitiImport(')
+        // The mark tells which transform wrote a cache entry (the tests read it); it adds no line.
+        const jitiCode = `${SUCRASE_MARK} ${code.replace(/\brequire\(/g, 'await jitiImport(')}`
         new Script(`(async function (exports, require, module, __filename, __dirname, jitiImport, jitiESMResolve) { ${jitiCode}\n});`, { filename: opts.filename })
         return { code: jitiCode }
       } catch {}
@@ -75,8 +110,11 @@ function serve({ jitiPath, base, cacheDir, nice, sucrase }) {
     require('node:os').setPriority(nice)
   } catch {}
   const { createJiti } = require(jitiPath)
-  const babel = createJiti(base, { moduleCache: false, fsCache: false })
-  const transform = sucrase ? fastTransform(require('sucrase').transform, (opts) => babel.transform(opts)) : undefined
+  let transform
+  if (sucrase) {
+    const babel = createJiti(base, { moduleCache: false, fsCache: false })
+    transform = fastTransform(require('sucrase').transform, (opts) => babel.transform(opts))
+  }
   const jiti = createJiti(base, { moduleCache: false, fsCache: cacheDir, transform })
   const TS = /\.[cm]?tsx?$/
   // Local imports of jiti's async (import) output: jitiImport("./x.ts"), require("../y").
@@ -111,5 +149,5 @@ function serve({ jitiPath, base, cacheDir, nice, sucrase }) {
   })
 }
 
-module.exports = { babelOnly, fastTransform }
+module.exports = { babelOnly, fastTransform, SUCRASE_MARK }
 if (!isMainThread && workerData?.enetTranspiler) serve(workerData.enetTranspiler)

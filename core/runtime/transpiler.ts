@@ -6,9 +6,9 @@
 // Measured (bench/reload.ts): babel on the main thread blocked the event loop
 // for tens of milliseconds per reload (and ~100 ms the first time, loading
 // babel itself), so the worst 25 ms window of a reload under load served 21-30 %
-// of steady throughput. In the worker, babel still cost the server 30-37 % of
-// that window on a 2-vCPU machine; the worker now uses sucrase wherever it
-// gives what babel gives, and babel for the rest. jiti stays the loader: the
+// of steady throughput. In the worker, babel still took it to 67 % on a
+// 2-vCPU machine; the worker now uses sucrase wherever it gives what babel
+// gives (79-83 %), and babel for the rest. jiti stays the loader: the
 // worker only warms its cache, with the same cache folder (cache-dir.ts), so
 // the cache key (file, content hash, async) is the one the main thread looks
 // up. Anything the worker misses or fails on (a syntax error, a file changed
@@ -26,10 +26,17 @@ import { Worker } from 'node:worker_threads'
 const IDLE_MS = 15_000
 /** The worker thread's nice value (Linux: per thread); ENET_TRANSPILE_NICE overrides it. */
 const WORKER_NICE = Number(process.env.ENET_TRANSPILE_NICE ?? 5)
-/** A transform taking longer than this is left to the main thread. */
+/** A transform taking longer than this is left to the main thread, and the worker stopped. */
 const TIMEOUT_MS = 10_000
 /** Sucrase where it gives what babel gives (transpile-worker.cjs); ENET_TRANSPILE_SUCRASE=0 leaves every file to babel. */
-const SUCRASE = process.env.ENET_TRANSPILE_SUCRASE !== '0'
+export const SUCRASE = process.env.ENET_TRANSPILE_SUCRASE !== '0'
+/**
+ * The cache folder's subfolder for what may have written it. jiti keys an
+ * entry by file and source alone, so without this, turning sucrase off (or
+ * a release that trusts it with less: bump the number) would go on reading
+ * what sucrase wrote before.
+ */
+export const TRANSFORMS = SUCRASE ? 'sucrase-1' : 'babel'
 /** The worker's script: plain CommonJS beside this file, in the sources and in dist/. */
 const WORKER_SCRIPT = fileURLToPath(new URL('./transpile-worker.cjs', import.meta.url))
 
@@ -61,7 +68,9 @@ export class Transpiler {
     clearTimeout(this.idle)
     const id = this.nextId++
     return new Promise((resolve) => {
-      const timer = setTimeout(() => this.settle(id, []), TIMEOUT_MS)
+      // A worker that takes this long is stuck (a transform that never ends):
+      // the next load must not wait behind it.
+      const timer = setTimeout(() => void this.stop(), TIMEOUT_MS)
       timer.unref()
       this.pending.set(id, { resolve, timer })
       // Held open while it has work (a load awaits it, maybe before any socket

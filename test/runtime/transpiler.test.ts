@@ -8,8 +8,7 @@ import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { privateCacheDir } from '../../core/runtime/cache-dir.ts'
-import { importFresh, stopTranspiler } from '../../core/runtime/loader.ts'
+import { cacheDir, importFresh, stopTranspiler } from '../../core/runtime/loader.ts'
 import { Transpiler } from '../../core/runtime/transpiler.ts'
 
 const root = mkdtempSync(join(tmpdir(), 'enet-transpile-'))
@@ -31,7 +30,7 @@ function plugin(name: string, body = `routes: { [MSG.ECHO]: (req: { reply(m: num
   return join(dir, 'index.ts')
 }
 
-const cached = (name: string) => readdirSync(privateCacheDir().dir as string).filter((f) => f.startsWith(`${name}-`))
+const cached = (name: string) => readdirSync(cacheDir() as string).filter((f) => f.startsWith(`${name}-`))
 
 describe('the transpiling worker', () => {
   it('a plugin and its local import load with babel never loaded on the main thread', async () => {
@@ -46,7 +45,7 @@ describe('the transpiling worker', () => {
 
   it('warm() reports the entry and the local TypeScript it imports', async () => {
     const file = plugin('warmed')
-    const t = new Transpiler(privateCacheDir().dir as string)
+    const t = new Transpiler(cacheDir() as string)
     try {
       expect((await t.warm(file)).sort()).toEqual([join(root, 'warmed', 'index.ts'), join(root, 'warmed', 'msg.ts')])
       // Not TypeScript: nothing to do, and no worker needed.
@@ -70,7 +69,7 @@ describe('the transpiling worker', () => {
     writeFileSync(
       script,
       `import { Transpiler } from ${JSON.stringify(join(process.cwd(), 'core/runtime/transpiler.ts'))}\n` +
-        `const t = new Transpiler(${JSON.stringify(privateCacheDir().dir)}, 600_000)\n` +
+        `const t = new Transpiler(${JSON.stringify(cacheDir())}, 600_000)\n` +
         `console.log(JSON.stringify(await t.warm(${JSON.stringify(file)})))\n`,
     )
     const out = execFileSync(process.execPath, [join(process.cwd(), 'bin/run.mjs'), script], { encoding: 'utf8', timeout: 30_000 })
@@ -79,7 +78,7 @@ describe('the transpiling worker', () => {
 
   it('a stopped worker leaves loading to the main thread', async () => {
     const file = plugin('stopped')
-    const t = new Transpiler(privateCacheDir().dir as string)
+    const t = new Transpiler(cacheDir() as string)
     const pending = t.warm(file)
     await t.stop()
     expect(await pending).toEqual([])
