@@ -46,7 +46,9 @@ const RULES = [
   ['export var', /\bexport\s+var\b/],
   // A member set from a template literal gets a reverse mapping it should not have.
   ['an enum with a template literal', /\benum\b[^}]{0,1000}`/],
+  // `export { x }` above `const x`: sucrase reads x there, before it exists.
   ['export { } of local names', /\bexport\s*(?:type\s*)?\{[^}]{0,1000}\}(?!\s*from\b)/],
+  // The import-order check below would not see such an import.
   ['a comment inside an import', /\bimport\s*\/[*/]/],
 ]
 // An import or export-from declaration (a statement jiti's babel hoists, and
