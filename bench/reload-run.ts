@@ -94,6 +94,8 @@ interface Dip {
   worstPerBurn: number[]
   /** The same for windows of as many buckets with nothing in them: the machine's own floor. */
   worstPerQuietWindow: number[]
+  /** Per kind of event, the median over its events of each bucket from the one before it on, over steady: where the dip falls. */
+  shape: { save: number[]; reload: number[]; control: number[] }
   serverCpuPct: number
   loadCpuPct: number
   pinned: string
@@ -101,6 +103,8 @@ interface Dip {
 
 /** How long each control's busy loop runs: about a transpile's wall time in the worker under this load. */
 const BURN_MS = 15
+/** Buckets in each event's shape: the one before it, and 175 ms from its start. */
+const SHAPE_BUCKETS = 8
 
 /**
  * The load phase: the server child saturated by the load generator (64
@@ -174,6 +178,12 @@ async function underLoad(durationMs: number): Promise<Dip> {
     const near = new Set(windows.flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, k) => a + k)))
     const steady = rates.slice(0, usable).filter((_, i) => !near.has(i))
     const steadyMedian = pct([...steady].sort((a, b) => a - b), 0.5)
+    // Bucket -1 (before the event) to SHAPE_BUCKETS - 2 after its start.
+    const shape = (spans: ReadonlyArray<readonly [number, number]>) =>
+      Array.from({ length: SHAPE_BUCKETS }, (_, k) => {
+        const at = spans.map(([a]) => a - 1 + k).filter((i) => i >= 0 && i < usable)
+        return pct(at.map((i) => rates[i]! / steadyMedian).sort((x, y) => x - y), 0.5)
+      })
     const worst = (spans: ReadonlyArray<readonly [number, number]>) => spans.map(([a, b]) => Math.min(...rates.slice(a, b + 1)) / steadyMedian)
     // Quiet windows: runs of as many buckets as the longest event's, nothing in them.
     const len = Math.max(...windows.map(([a, b]) => b - a + 1))
@@ -195,6 +205,7 @@ async function underLoad(durationMs: number): Promise<Dip> {
       worstPerCachedReload: worst(cachedSpans),
       worstPerBurn: worst(burnSpans),
       worstPerQuietWindow,
+      shape: { save: shape(saveSpans), reload: shape(cachedSpans), control: shape(burnSpans) },
       serverCpuPct: (r.serverCpuSeconds / r.seconds) * 100,
       loadCpuPct: (r.loadCpuSeconds / r.seconds) * 100,
       pinned,
@@ -291,6 +302,8 @@ async function main(): Promise<void> {
         `for ${perBurn.length} controls (no reload: ${BURN_MS} ms of busy loop on the load's CPU at nice 19): median ${pc(pct(perBurn, 0.5))}, worst ${pc(perBurn[0]!)}; ` +
         `for ${perQuiet.length} windows as long with nothing in them (the machine's own floor): median ${perQuiet.length ? pc(pct(perQuiet, 0.5)) : 'n/a'}, worst ${perQuiet.length ? pc(perQuiet[0]!) : 'n/a'}; transpiling ${transpiling}`,
     )
+    const row = (xs: number[]) => xs.map((x) => (x * 100).toFixed(0)).join(' ')
+    console.log(`reload: median throughput per 25 ms bucket as % of steady, from the bucket before the event: save ${row(dip.shape.save)}; reload of the unchanged file ${row(dip.shape.reload)}; control ${row(dip.shape.control)}`)
     console.log(`reload: heap growth after ${RELOADS} reloads (gc ${gc ? 'on' : 'OFF: run with --expose-gc'}): ${marks.map((m, i) => `${((i + 1) * RELOADS) / 5}: ${kb(m)}`).join(', ')}`)
     const r2 = (x: number) => +x.toFixed(2)
     console.log(
@@ -308,6 +321,7 @@ async function main(): Promise<void> {
             cachedReload: { n: perCached.length, median: r2(pct(perCached, 0.5)), worst: r2(perCached[0]!) },
             burnControl: { ms: BURN_MS, n: perBurn.length, median: r2(pct(perBurn, 0.5)), worst: r2(perBurn[0]!) },
             quietWindows: { n: perQuiet.length, median: perQuiet.length ? r2(pct(perQuiet, 0.5)) : null, worst: perQuiet.length ? r2(perQuiet[0]!) : null },
+            shape: { save: dip.shape.save.map(r2), reload: dip.shape.reload.map(r2), control: dip.shape.control.map(r2) },
           },
           heapGrowthBytes: marks,
           reloads: RELOADS,
