@@ -7,7 +7,7 @@
 // TCP echo at ~100 % of the server's core while using ~80 % of its own.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -38,7 +38,7 @@ function newestMtime(dir: string): number {
   let t = 0
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name)
-    t = Math.max(t, e.isDirectory() ? newestMtime(p) : e.name.endsWith('.ts') ? statSync(p).mtimeMs : 0)
+    t = Math.max(t, e.isDirectory() ? newestMtime(p) : /\.(ts|cjs)$/.test(e.name) ? statSync(p).mtimeMs : 0)
   }
   return t
 }
@@ -53,15 +53,14 @@ export function buildServers(): string {
   const info = join(JS_OUT, '.tsbuildinfo')
   const fresh = existsSync(info) && statSync(info).mtimeMs > Math.max(newestMtime(join(ROOT, 'core')), newestMtime(join(ROOT, 'bench')), statSync(join(ROOT, 'bench/tsconfig.json')).mtimeMs)
   if (!fresh) {
+    // The project's own build (tsc, then the plain files tsc leaves out), into the bench's folder.
     try {
-      execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'bench/tsconfig.json')], { stdio: ['ignore', 'pipe', 'pipe'] })
+      execFileSync(process.execPath, [join(ROOT, 'scripts/build.mjs'), 'bench/tsconfig.json', JS_OUT], { stdio: ['ignore', 'pipe', 'pipe'] })
     } catch (err) {
-      const e = err as { stdout?: Buffer; message: string }
-      throw new Error(`bench: compiling the bench servers (tsc -p bench/tsconfig.json) failed: ${e.stdout?.toString().trim() || e.message}`)
+      const e = err as { stderr?: Buffer; message: string }
+      throw new Error(`bench: compiling the bench servers failed: ${e.stderr?.toString().trim() || e.message}`)
     }
   }
-  // Not TypeScript, so tsc leaves it out: the transpiling worker's script goes beside its compiled transpiler.ts.
-  copyFileSync(join(ROOT, 'core/runtime/transpile-worker.cjs'), join(JS_OUT, 'core/runtime/transpile-worker.cjs'))
   return join(JS_OUT, 'bench')
 }
 
