@@ -50,6 +50,8 @@ const RULES = [
   ['export { } of local names', /\bexport\s*(?:type\s*)?\{[^}]{0,1000}\}(?!\s*from\b)/],
   // The import-order check below would not see such an import.
   ['a comment inside an import', /\bimport\s*\/[*/]/],
+  // Nor an import whose braces run past BRACE's 1,000 characters.
+  ['an import of over 1,000 characters', /\b(?:import|export)\s*(?:type\s*)?\{[^}]{1000}/],
 ]
 // An import or export-from declaration (a statement jiti's babel hoists, and
 // sucrase leaves where it stands). Linear where it can be: each run of
@@ -88,11 +90,13 @@ function babelOnly(source) {
  * `await jitiImport()`, as jiti's babel writes them in async mode, so a
  * dependency with top-level await, or an ESM-only package, loads the same.
  * The result is compiled (not run) in jiti's wrapper first: a construct
- * sucrase passes through (a decorator) fails there and goes to babel.
+ * sucrase passes through (a decorator) fails there and goes to babel. Only
+ * async (import) output: jitiImport() needs await. The worker's jiti has
+ * jiti's defaults (interop on, no source maps), as sucrase's output assumes.
  */
 function fastTransform(sucrase, babel) {
   return (opts) => {
-    if (opts.async && opts.ts && !opts.jsx && opts.interopDefault !== false && !opts.babel?.sourceMaps && babelOnly(opts.source) === null) {
+    if (opts.async && babelOnly(opts.source) === null) {
       try {
         const { code } = sucrase(opts.source, { transforms: ['typescript', 'imports'], filePath: opts.filename, disableESTransforms: true })
         // The mark tells which transform wrote a cache entry (the tests read it); it adds no line.

@@ -3,6 +3,7 @@
 // case is a real plugin folder loaded through the loader (worker, cache,
 // jiti), its values checked, and its cache entry read to see which of the two
 // wrote it (the worker marks what sucrase wrote).
+import { execFileSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
@@ -10,7 +11,7 @@ import { dirname, join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { privateCacheDir } from '../../core/runtime/cache-dir.ts'
 import { cacheDir, stopTranspiler, transpileAhead, userLoader } from '../../core/runtime/loader.ts'
-import { SUCRASE, TRANSFORMS } from '../../core/runtime/transpiler.ts'
+import { SUCRASE } from '../../core/runtime/transpiler.ts'
 
 const { babelOnly, SUCRASE_MARK } = createRequire(import.meta.url)('../../core/runtime/transpile-worker.cjs') as { babelOnly(source: string): string | null; SUCRASE_MARK: string }
 
@@ -32,8 +33,7 @@ function folder(name: string, files: Record<string, string>): string {
 }
 
 /** Which transform wrote the cache entry of `dir`/`file` (jiti names it folder-file.hash.mjs). */
-function writer(dir: string, file = 'index'): 'sucrase' | 'babel' {
-  const cache = cacheDir() as string
+function writer(dir: string, file = 'index', cache = cacheDir() as string): 'sucrase' | 'babel' {
   const entry = readdirSync(cache).find((f) => f.startsWith(`${dir.split('/').pop()}-${file}.`))
   if (!entry) throw new Error(`no cache entry for ${dir}/${file}`)
   const code = readFileSync(join(cache, entry), 'utf8')
@@ -75,15 +75,35 @@ describe('which transform a file gets', () => {
     expect(babelOnly(`export var a = 1\nvar a = 2`)).toBe('export var')
     expect(babelOnly('enum S { X = `x` }')).toBe('an enum with a template literal')
     expect(babelOnly(`import /* c */ { a } from 'a'`)).toBe('a comment inside an import')
+    expect(babelOnly(`const a = 1\nimport {${' b,'.repeat(400)} c } from 'b'`)).toBe('an import of over 1,000 characters')
+    expect(babelOnly(`import {${' b,'.repeat(300)} c } from 'b'`)).toBeNull()
     expect(babelOnly(`import a from 'a'\nconsole.log(a)\nimport b from 'b'\n`)).toBe('an import after code')
     expect(babelOnly(`const a = 1; export { b } from 'b'`)).toBe('an import after code')
     expect(babelOnly(`f(); import 'side'`)).toBe('an import after code')
     expect(babelOnly('x'.repeat(300 * 1024))).toMatch(/^over \d+ characters$/)
   })
 
-  it('a cache folder of its own, so what one set of transforms wrote is never read by another', () => {
-    expect(cacheDir()).toBe(join(privateCacheDir().dir as string, TRANSFORMS))
-    expect(TRANSFORMS).toBe(SUCRASE ? 'sucrase-1' : 'babel')
+})
+
+describe('the cache', () => {
+  it('what sucrase wrote is never read with sucrase off: a folder per set of transforms', async () => {
+    expect(SUCRASE).toBe(true)
+    const dir = folder('switch', { 'index.ts': `export const v: number = 1\n` })
+    await load(dir)
+    expect(writer(dir)).toBe('sucrase')
+    // The same file, unchanged, loaded by a process with sucrase off.
+    const script = join(root, `${tag}-switch.ts`)
+    writeFileSync(
+      script,
+      `import { cacheDir, importFresh, stopTranspiler } from ${JSON.stringify(join(process.cwd(), 'core/runtime/loader.ts'))}\n` +
+        `const v = await importFresh(${JSON.stringify(join(dir, 'index.ts'))})\n` +
+        `await stopTranspiler()\n` +
+        `console.log(JSON.stringify({ v, dir: cacheDir() }))\n`,
+    )
+    const out = JSON.parse(execFileSync(process.execPath, [join(process.cwd(), 'bin/run.mjs'), script], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, ENET_TRANSPILE_SUCRASE: '0' } })) as { v: unknown; dir: string }
+    expect(out.v).toEqual({ v: 1 })
+    expect(out.dir).toBe(join(privateCacheDir().dir as string, 'babel'))
+    expect(writer(dir, 'index', out.dir)).toBe('babel')
   })
 })
 
