@@ -54,6 +54,7 @@ export class Transpiler {
   constructor(
     private readonly cacheDir: string,
     private readonly idleMs = IDLE_MS,
+    private readonly timeoutMs = TIMEOUT_MS,
   ) {}
 
   /**
@@ -70,7 +71,7 @@ export class Transpiler {
     return new Promise((resolve) => {
       // A worker that takes this long is stuck (a transform that never ends):
       // the next load must not wait behind it.
-      const timer = setTimeout(() => void this.stop(), TIMEOUT_MS)
+      const timer = setTimeout(() => void this.stop(), this.timeoutMs)
       timer.unref()
       this.pending.set(id, { resolve, timer })
       // Held open while it has work (a load awaits it, maybe before any socket

@@ -76,6 +76,23 @@ describe('the transpiling worker', () => {
     expect(JSON.parse(out).length).toBe(2)
   })
 
+  it('a request past the timeout stops the worker: the next request gets a new one, not a place behind the stuck one', async () => {
+    // A FIFO named .ts: reading it blocks the worker until something writes to it.
+    const stuck = join(root, 'stuck.ts')
+    execFileSync('mkfifo', [stuck])
+    const file = plugin('late')
+    const t = new Transpiler(cacheDir() as string, 600_000, 3_000)
+    try {
+      expect(await t.warm(stuck)).toEqual([])
+      // Had the stuck worker been kept, this would wait behind it and time out too.
+      expect((await t.warm(file)).sort()).toEqual([join(root, 'late', 'index.ts'), join(root, 'late', 'msg.ts')])
+    } finally {
+      await t.stop()
+      // Let the old worker's read end, so its thread can exit.
+      writeFileSync(stuck, '')
+    }
+  })
+
   it('a stopped worker leaves loading to the main thread', async () => {
     const file = plugin('stopped')
     const t = new Transpiler(cacheDir() as string)
