@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { connect, type Client } from '../core/client/index.ts'
 import { startApp } from '../core/runtime/app.ts'
+import { SUCRASE } from '../core/runtime/transpiler.ts'
 import { killAll, ServerChild } from './children.ts'
 import { burnRun, loadRun, pinning, type LoadRun, type Pinning } from './loadgen.ts'
 
@@ -290,9 +291,8 @@ async function main(): Promise<void> {
 
     const kb = (b: number) => `${(b / 1024).toFixed(0)} KiB`
     const pc = (x: number) => `${(x * 100).toFixed(0)}%`
-    const sucrase = process.env.ENET_TRANSPILE_SUCRASE !== '0'
     const transpiling =
-      process.env.ENET_TRANSPILE_WORKER === '0' ? 'on the main thread with babel (ENET_TRANSPILE_WORKER=0)' : `in a worker thread, ${sucrase ? 'with sucrase where it can' : 'with babel only (ENET_TRANSPILE_SUCRASE=0)'}`
+      process.env.ENET_TRANSPILE_WORKER === '0' ? 'on the main thread with babel (ENET_TRANSPILE_WORKER=0)' : `in a worker thread, ${SUCRASE ? 'with sucrase where it can' : 'with babel only (ENET_TRANSPILE_SUCRASE=0)'}`
     console.log(`reload: save → new version answering over ${SAVES} saves: median ${pct(saveMs, 0.5).toFixed(1)} ms, p99 ${pct(saveMs, 0.99).toFixed(1)} ms, min ${saveMs[0]!.toFixed(1)} ms`)
     console.log(`reload: the event loop held at most, per save (a 1 ms timer's lateness, no load): median ${pct(heldMs, 0.5).toFixed(1)} ms, max ${heldMs[heldMs.length - 1]!.toFixed(1)} ms`)
     console.log(`reload: under load (${dip.pinned}; server at ${dip.serverCpuPct.toFixed(0)} % of a core, load ${dip.loadCpuPct.toFixed(0)} %), save → new version answering over ${dip.saves} saves: median ${pct(underLoadMs, 0.5).toFixed(1)} ms, p99 ${pct(underLoadMs, 0.99).toFixed(1)} ms, max ${underLoadMs[underLoadMs.length - 1]!.toFixed(1)} ms`)
@@ -314,7 +314,7 @@ async function main(): Promise<void> {
           loopHeldMs: { median: +pct(heldMs, 0.5).toFixed(1), max: +heldMs[heldMs.length - 1]!.toFixed(1) },
           underLoad: { saves: dip.saves, serverCpuPct: +dip.serverCpuPct.toFixed(1), saveToAnswerMs: { median: +pct(underLoadMs, 0.5).toFixed(1), p99: +pct(underLoadMs, 0.99).toFixed(1), max: +underLoadMs[underLoadMs.length - 1]!.toFixed(1) } },
           transpileWorker: process.env.ENET_TRANSPILE_WORKER !== '0',
-          sucrase: process.env.ENET_TRANSPILE_WORKER !== '0' && sucrase,
+          sucrase: process.env.ENET_TRANSPILE_WORKER !== '0' && SUCRASE,
           dip: {
             steadyMsgsPerSec: Math.round(dip.steadyMsgsPerSec),
             perSave: { median: r2(pct(perSave, 0.5)), worst: r2(perSave[0]!) },
